@@ -1,0 +1,128 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Environment (and CLI flags, which win) → one typed, validated configuration object. */
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const accountId = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
+const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1');
+
+const envSchema = z.object({
+  PORT: port.default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  CONVAULT_DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL (leave it unset for the embedded SQLite database)')
+    .optional(),
+  CONVAULT_BOOTSTRAP_TOKEN: z.string().min(16, 'must be at least 16 characters').max(512).optional(),
+  CONVAULT_KMS_ENDPOINT: z.url('must be an http(s) URL of an AWS-compatible KMS').optional(),
+  CONVAULT_LOCAL_KMS_PORT: port.optional(),
+  CONVAULT_LOCAL_KMS_ROOT_KEY: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 32 bytes as 64 hex characters')
+    .optional(),
+  CONVAULT_LOCAL_KMS_PRINCIPALS_FILE: z.string().min(1).optional(),
+  AWS_REGION: region.default('us-east-1'),
+  CONVAULT_PLATFORM_ACCOUNT_ID: accountId.default('444455556666'),
+  CONVAULT_ALLOWED_REGIONS: z
+    .string()
+    .optional()
+    .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined))
+    .pipe(z.array(region).optional()),
+  CONVAULT_ENCRYPTION_CONTEXT_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9:_\-./]{1,128}$/, 'must be 1-128 characters of [A-Za-z0-9:_-./]')
+    .default('convault-organization-id'),
+  CONVAULT_DATA_KEY_ROTATE_S: positiveInt.default(3600),
+  CONVAULT_DATA_KEY_MAX_CONVERSATIONS: positiveInt.default(10_000),
+  CONVAULT_KEY_CACHE_MAX_AGE_S: positiveInt.default(60),
+  CONVAULT_KEY_PROBE_INTERVAL_S: positiveInt.default(300),
+  CONVAULT_CONFIG_REFRESH_MS: positiveInt.default(2000),
+  CONVAULT_TEST_RATE_LIMIT_PER_MIN: positiveInt.default(30),
+  CONVAULT_WEBHOOK_URL: z.url().optional(),
+  CONVAULT_WEBHOOK_SECRET: z.string().min(16).optional(),
+  CONVAULT_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
+  CONVAULT_DEMO_KEY: z.enum(['true', 'false']).default('true'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = Record<string, string | undefined>;
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl?: string;
+  bootstrapToken?: string;
+  kms: {
+    /** External AWS-compatible endpoint; undefined → start the embedded local KMS. */
+    endpoint?: string;
+    localPort: number;
+    localRootKeyHex?: string;
+    localPrincipalsFile?: string;
+    region: string;
+    platformAccountId: string;
+    allowedRegions: string[];
+    encryptionContextKey: string;
+  };
+  dataKeys: { rotateSeconds: number; maxConversations: number; cacheMaxAgeSeconds: number };
+  keyProbeIntervalSeconds: number;
+  configRefreshMs: number;
+  testRateLimitPerMinute: number;
+  webhook?: { url: string; secret?: string };
+  bodyLimitBytes: number;
+  demoKey: boolean;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {}
+
+/** Reads the environment; `overrides` are CLI flags in the same variable names. Throws ConfigError with a one-line message naming the variable. */
+export function loadConfig(env: Env = process.env, overrides: Env = {}): Config {
+  const merged: Env = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const value = overrides[key] ?? env[key];
+    // Empty strings mean "unset", as shells and .env files commonly produce them.
+    if (value !== undefined && value !== '') merged[key] = value;
+  }
+  const parsed = envSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? 'environment');
+    throw new ConfigError(`Invalid ${name}: ${issue.message} (got ${JSON.stringify(merged[name] ?? null)})`);
+  }
+  const e = parsed.data;
+  const localPort = e.CONVAULT_LOCAL_KMS_PORT ?? (e.PORT === 0 ? 0 : e.PORT + 1);
+  if (localPort > 65535) throw new ConfigError('Invalid CONVAULT_LOCAL_KMS_PORT: PORT+1 exceeds 65535; set it explicitly');
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: path.resolve(e.CONVAULT_DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    bootstrapToken: e.CONVAULT_BOOTSTRAP_TOKEN,
+    kms: {
+      endpoint: e.CONVAULT_KMS_ENDPOINT,
+      localPort,
+      localRootKeyHex: e.CONVAULT_LOCAL_KMS_ROOT_KEY,
+      localPrincipalsFile: e.CONVAULT_LOCAL_KMS_PRINCIPALS_FILE,
+      region: e.AWS_REGION,
+      platformAccountId: e.CONVAULT_PLATFORM_ACCOUNT_ID,
+      allowedRegions: e.CONVAULT_ALLOWED_REGIONS ?? [e.AWS_REGION],
+      encryptionContextKey: e.CONVAULT_ENCRYPTION_CONTEXT_KEY,
+    },
+    dataKeys: {
+      rotateSeconds: e.CONVAULT_DATA_KEY_ROTATE_S,
+      maxConversations: e.CONVAULT_DATA_KEY_MAX_CONVERSATIONS,
+      cacheMaxAgeSeconds: e.CONVAULT_KEY_CACHE_MAX_AGE_S,
+    },
+    keyProbeIntervalSeconds: e.CONVAULT_KEY_PROBE_INTERVAL_S,
+    configRefreshMs: e.CONVAULT_CONFIG_REFRESH_MS,
+    testRateLimitPerMinute: e.CONVAULT_TEST_RATE_LIMIT_PER_MIN,
+    webhook: e.CONVAULT_WEBHOOK_URL ? { url: e.CONVAULT_WEBHOOK_URL, secret: e.CONVAULT_WEBHOOK_SECRET } : undefined,
+    bodyLimitBytes: e.CONVAULT_BODY_LIMIT_BYTES,
+    demoKey: e.CONVAULT_DEMO_KEY === 'true',
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,88 @@
+import type { FastifyInstance } from 'fastify';
+import type { AuthService } from '../../services/auth/auth-service.js';
+import { PERMISSIONS } from '../../services/auth/permissions.js';
+import { notFound } from '../../services/errors.js';
+import type { OrgService } from '../../services/orgs/org-service.js';
+import { callerOf, requirePermission } from '../plugins/auth.js';
+
+export interface OrganizationRouteDeps {
+  auth: AuthService;
+  orgs: OrgService;
+}
+
+const errors = { 400: { $ref: 'ErrorBody#' }, 401: { $ref: 'ErrorBody#' }, 403: { $ref: 'ErrorBody#' }, 404: { $ref: 'ErrorBody#' } };
+const orgModel = { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' } } } as const;
+
+export async function organizationRoutes(app: FastifyInstance, { auth, orgs }: OrganizationRouteDeps): Promise<void> {
+  app.get(
+    '/api/v2/organizations/me',
+    { schema: { tags: ['organizations'], summary: "The caller's organization", response: { 200: orgModel, ...errors } } },
+    async (request) => {
+      const org = await orgs.getOrganization(callerOf(request).orgId);
+      return { id: org.id, name: org.name };
+    },
+  );
+
+  // Another organization's id answers exactly like an id that does not exist.
+  app.get<{ Params: { orgId: string } }>(
+    '/api/v2/organizations/:orgId',
+    { schema: { tags: ['organizations'], summary: "The caller's organization by id", response: { 200: orgModel, ...errors } } },
+    async (request) => {
+      const caller = callerOf(request);
+      if (request.params.orgId !== caller.orgId) throw notFound('Organization');
+      const org = await orgs.getOrganization(caller.orgId);
+      return { id: org.id, name: org.name };
+    },
+  );
+
+  // Platform-level administration: the operator's admin token creates tenants and their tokens.
+  const manage = requirePermission(auth, 'admin:organization:manage');
+  app.post<{ Body: { name: string } }>(
+    '/api/v2/admin/organizations',
+    {
+      preHandler: manage,
+      schema: {
+        tags: ['admin'],
+        summary: 'Create an organization',
+        body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', minLength: 1, maxLength: 200 } } },
+        response: { 201: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, createdAt: { type: 'string' } } }, ...errors },
+      },
+    },
+    async (request, reply) => reply.status(201).send(await orgs.createOrganization(request.body.name)),
+  );
+  app.get(
+    '/api/v2/admin/organizations',
+    { preHandler: manage, schema: { tags: ['admin'], summary: 'List organizations' } },
+    async () => {
+      const entities = await orgs.listOrganizations();
+      return { total: entities.length, entities };
+    },
+  );
+  app.post<{ Params: { orgId: string }; Body: { name?: string; permissions: string[] } }>(
+    '/api/v2/admin/organizations/:orgId/tokens',
+    {
+      preHandler: manage,
+      schema: {
+        tags: ['admin'],
+        summary: 'Create a principal with the given permissions and its API token (shown once)',
+        body: {
+          type: 'object',
+          required: ['permissions'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            permissions: { type: 'array', minItems: 1, items: { type: 'string', enum: [...PERMISSIONS] } },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const created = await auth.createPrincipalWithToken({
+        orgId: request.params.orgId,
+        name: request.body.name ?? 'api-client',
+        permissions: request.body.permissions,
+      });
+      return reply.status(201).send(created);
+    },
+  );
+}
