@@ -32,7 +32,7 @@ for (const target of databaseTargets) {
     });
 
     it('401s without a token, with a malformed header and with an unknown token', async () => {
-      for (const headers of [{}, { authorization: 'Basic abc' }, { authorization: 'Bearer cvt_nope' }]) {
+      for (const headers of [{}, { authorization: 'Basic abc' }, { authorization: 'Bearer cvt_nope' }] as Record<string, string>[]) {
         const res = await server.call('GET', '/api/v2/organizations/me', { token: null, headers });
         expect(res.status).toBe(401);
         expectErrorBody(res.body, 401);
