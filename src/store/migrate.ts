@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Migration } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration } from 'kysely';
 import type { DialectName } from './database.js';
 
 /** A migration that may need to know the dialect (binary and integer column types differ). */
@@ -13,9 +13,16 @@ export interface MigrationSet {
 export async function runMigrations(db: Kysely<any>, dialect: DialectName, set: MigrationSet): Promise<string[]> {
   const migrations: Record<string, Migration> = {};
   for (const [name, make] of Object.entries(set.migrations)) migrations[name] = make(dialect);
+  // Kysely looks for its tables in every schema unless told which: another schema's tables in the
+  // same database would make it skip creating ours.
+  const schema =
+    dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema
+      : undefined;
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
+    ...(schema ? { migrationTableSchema: schema } : {}),
     migrationTableName: set.tableName,
     migrationLockTableName: `${set.tableName}_lock`,
   });

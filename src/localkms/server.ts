@@ -1,0 +1,166 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kysely } from 'kysely';
+import type { DialectName } from '../store/database.js';
+import { runMigrations } from '../store/migrate.js';
+import { ADMIN_PREFIX, handleAdminRequest } from './admin-endpoint.js';
+import { dispatch } from './dispatch.js';
+import { KmsError } from './errors.js';
+import { FaultController, type OutageMode } from './fault-controller.js';
+import { createKeyStore, type KeyStore } from './key-store.js';
+import { localKmsMigrations } from './migrations.js';
+import { PrincipalDirectory } from './principals.js';
+import { operationFromTarget, parseJsonBody, readBody, sendError, sendResult } from './protocol.js';
+import { authenticate } from './request-auth.js';
+import { openWithRootKey, RootKeyError, sealWithRootKey } from './root-key.js';
+
+export interface LocalKmsLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export interface LocalKmsOptions {
+  db: Kysely<any>;
+  dialect: DialectName;
+  /** 32 bytes; see resolveLocalKmsRootKey. */
+  rootKey: Buffer;
+  /** 0 → a free port (tests). */
+  port: number;
+  /** Default 127.0.0.1: the local KMS is for this machine unless asked otherwise. */
+  host?: string;
+  /** Epoch ms; drives creation and deletion dates, so tests can pass deletion windows. */
+  clock?: () => number;
+  principalsFile?: string;
+  logger?: LocalKmsLogger;
+}
+
+export interface LocalKms {
+  url: string;
+  port: number;
+  faults: FaultController;
+  close(): Promise<void>;
+}
+
+const ROOT_KEY_CHECK = 'root_key_check';
+const ROOT_KEY_CHECK_LABEL = 'localkms-root-key-check';
+
+export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
+  if (opts.rootKey.length !== 32) throw new RootKeyError('the local KMS root key must be 32 bytes');
+  const host = opts.host ?? '127.0.0.1';
+  const clock = opts.clock ?? Date.now;
+  const logger = opts.logger;
+  const rootKey = Buffer.from(opts.rootKey);
+  const directory = opts.principalsFile ? PrincipalDirectory.fromFile(opts.principalsFile) : new PrincipalDirectory();
+
+  await runMigrations(opts.db, opts.dialect, localKmsMigrations);
+  const store = createKeyStore(opts.db);
+  await checkRootKey(store, rootKey);
+
+  const faults = new FaultController();
+  const inFlight = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+    handle(req, res).catch((err) => {
+      logger?.warn(`local KMS: request failed unexpectedly: ${(err as Error).message}`);
+      if (!res.headersSent) sendError(res, new KmsError('KMSInternalException', 'Internal error in the local KMS.', 500));
+    });
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    if (url.startsWith(ADMIN_PREFIX)) return handleAdminRequest(req, res, faults);
+    let operation = '?';
+    try {
+      if (faults.outage !== 'none') throw new KmsError('ServiceUnavailableException', 'The local KMS is in an injected outage.', 503);
+      if (req.method !== 'POST' || new URL(url, 'http://localhost').pathname !== '/') {
+        throw new KmsError('UnknownOperationException', 'The local KMS answers POST / with X-Amz-Target: TrentService.<Operation>.', 404);
+      }
+      const body = await readBody(req);
+      operation = operationFromTarget(req.headers['x-amz-target']);
+      const caller = await authenticate({ method: req.method, url, headers: req.headers, body }, directory);
+      const delay = faults.latencyFor(operation);
+      if (delay > 0) await sleep(delay);
+      if (faults.shouldThrottle(operation)) {
+        throw new KmsError('ThrottlingException', 'You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.');
+      }
+      const result = await dispatch(operation, parseJsonBody(body), { store, rootKey, caller, now: clock() });
+      sendResult(res, result);
+    } catch (err) {
+      if (err instanceof KmsError) return sendError(res, err);
+      // Messages only: request bodies and key material never reach the log.
+      logger?.warn(`local KMS: internal error in ${operation}: ${(err as Error).message}`);
+      sendError(res, new KmsError('KMSInternalException', 'Internal error in the local KMS.', 500));
+    }
+  }
+
+  await listen(server, opts.port, host);
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  // `refused` outage: close the listener (and open connections, which keep-alive would reuse) so
+  // connects fail with ECONNREFUSED; reopen on the same port when it ends.
+  let closed = false;
+  const stopOutageListener = faults.onOutageChange(async (mode: OutageMode) => {
+    if (closed) return;
+    if (mode === 'refused') await stopListening(server, inFlight);
+    else if (!server.listening) await listen(server, port, host);
+  });
+
+  logger?.info(`local KMS listening on ${url}`);
+  return {
+    url,
+    port,
+    faults,
+    async close() {
+      closed = true;
+      stopOutageListener();
+      await faults.settled().catch(() => undefined);
+      faults.dispose();
+      await stopListening(server, inFlight);
+      rootKey.fill(0);
+    },
+  };
+}
+
+/** A fresh database records a check value under the root key; a later start with another key fails here, clearly. */
+async function checkRootKey(store: KeyStore, rootKey: Buffer): Promise<void> {
+  const candidate = sealWithRootKey(rootKey, ROOT_KEY_CHECK_LABEL, Buffer.from('convault local KMS')).toString('base64');
+  const stored = await store.putMetaIfAbsent(ROOT_KEY_CHECK, candidate);
+  try {
+    openWithRootKey(rootKey, ROOT_KEY_CHECK_LABEL, Buffer.from(stored, 'base64'));
+  } catch {
+    throw new RootKeyError(
+      'The local KMS root key does not match the one its stored keys are encrypted under. Start with the original key ' +
+        '(CONVAULT_LOCAL_KMS_ROOT_KEY, or <data dir>/localkms-root.key); nodes sharing one database must all use the same key.',
+    );
+  }
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Stops accepting connections and closes the open ones: idle keep-alive connections at once, busy
+ * ones right after their response (which may be the admin response that asked for the outage).
+ */
+function stopListening(server: http.Server, inFlight: Set<http.ServerResponse>): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    for (const res of inFlight) {
+      if (!res.headersSent) res.setHeader('connection', 'close');
+      else res.once('finish', () => res.socket?.destroy());
+    }
+  });
+}
