@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { registerAuditCommands } from './audit-commands.js';
 import { registerKmsCommands } from './kms-commands.js';
 import { registerOrgCommands } from './org-commands.js';
 import { registerServeCommand } from './serve-command.js';
@@ -14,6 +15,7 @@ const program = new Command('convault')
   .version(VERSION);
 registerServeCommand(program);
 registerOrgCommands(program);
+registerAuditCommands(program);
 registerKmsCommands(program);
 
 await program.parseAsync(process.argv);

@@ -28,6 +28,9 @@ export function registerServeCommand(program: Command): void {
         } else {
           lines.push(`  Admin token: in ${config.dataDir}/admin-token (written on the first start)`);
         }
+        if (runtime.demoKeyAliasArn) {
+          lines.push(`  Demo customer key (local KMS, account 111122223333): ${runtime.demoKeyAliasArn}`);
+        }
         lines.push(`  Try: curl -H "Authorization: Bearer $(cat ${config.dataDir}/admin-token)" ${runtime.url}/api/v2/organizations/me`, '');
         process.stdout.write(lines.join('\n') + '\n');
 

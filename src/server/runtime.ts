@@ -1,7 +1,11 @@
 import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
+import { createAuditService } from '../services/audit/audit-service.js';
 import { createAuthService } from '../services/auth/auth-service.js';
+import { createKeyConfigDal } from '../services/keyconfig/keyconfig-dal.js';
+import { createKeyConfigService } from '../services/keyconfig/keyconfig-service.js';
+import { createRateLimiter } from '../services/rate-limiter.js';
 import { createTokenDal } from '../services/auth/token-dal.js';
 import { bootstrapIfEmpty, type BootstrapResult } from '../services/orgs/bootstrap.js';
 import { createOrgDal } from '../services/orgs/org-dal.js';
@@ -11,7 +15,8 @@ import { runMigrations } from '../store/migrate.js';
 import { convaultMigrations } from '../store/migrations/index.js';
 import type { Database } from '../store/schema.js';
 import { VERSION } from '../version.js';
-import { buildApp } from './app.js';
+import { buildApp, type AppServices } from './app.js';
+import { setupKms, type KmsSetup } from './kms-setup.js';
 
 /** The composition root: opens the store, wires every service once, and serves HTTP. */
 export interface Runtime {
@@ -19,6 +24,10 @@ export interface Runtime {
   url: string;
   database: DatabaseHandle<Database>;
   bootstrap: BootstrapResult;
+  kms: KmsSetup;
+  services: AppServices;
+  /** Alias ARN of the demo customer key (embedded local KMS only). */
+  demoKeyAliasArn?: string;
   close(): Promise<void>;
 }
 
@@ -34,10 +43,28 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const orgDal = createOrgDal(db);
   const auth = createAuthService({ tokenDal: createTokenDal(db), orgDal });
   const orgs = createOrgService({ orgDal });
+  const audit = createAuditService({ db });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
+  const kms = await setupKms(config, database);
+  const demoKeyAliasArn = bootstrap.orgId ? await kms.ensureDemoKey(bootstrap.orgId) : undefined;
+  const keyConfigs = createKeyConfigService({
+    dal: createKeyConfigDal(db),
+    gateway: kms.gateway,
+    audit,
+    testLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
+    platformKeyArn: kms.platformKeyArn,
+    settings: {
+      platformAccountId: config.kms.platformAccountId,
+      encryptionContextKey: config.kms.encryptionContextKey,
+      allowedRegions: config.kms.allowedRegions,
+      defaultRegion: config.kms.region,
+      refreshMs: config.configRefreshMs,
+    },
+  });
 
+  const services: AppServices = { auth, orgs, audit, keyConfigs, pingDatabase: async () => void (await sql`select 1`.execute(db)) };
   const app = await buildApp({
-    services: { auth, orgs, pingDatabase: async () => void (await sql`select 1`.execute(db)) },
+    services,
     bodyLimitBytes: config.bodyLimitBytes,
     version: VERSION,
     logger: {
@@ -56,11 +83,15 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     url,
     database,
     bootstrap,
+    kms,
+    services,
+    demoKeyAliasArn,
     async close() {
       if (closed) return;
       closed = true;
       // Stops accepting, lets in-flight requests finish, then releases the database.
       await app.close();
+      await kms.close();
       await database.close();
     },
   };

@@ -1,0 +1,82 @@
+import { once } from 'node:events';
+import type { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { openConvaultDatabase } from '../server/runtime.js';
+import { createAuditDal } from '../services/audit/audit-dal.js';
+import { createAuditService, type AuditService } from '../services/audit/audit-service.js';
+import { canonicalJson } from '../services/audit/canonical-json.js';
+import type { AuditVerification } from '../services/audit/types.js';
+import { AppError } from '../services/errors.js';
+import { createOrgDal } from '../services/orgs/org-dal.js';
+import { runCommand } from './run-command.js';
+
+/** `audit export` and `audit verify`: read the same database as `serve`, also while it runs. */
+export function registerAuditCommands(program: Command): void {
+  const audit = program.command('audit').description("Export and verify an organization's audit trail");
+  audit
+    .command('export')
+    .description('Print every audit event of the organization as JSON lines, oldest first (canonical JSON, so hashes can be recomputed)')
+    .requiredOption('--org <id>', 'organization id')
+    .action((opts: { org: string }) =>
+      withAudit(opts.org, async (service) => {
+        await writeLines(mapAsync(service.exportEvents(opts.org), canonicalJson));
+      }),
+    );
+  audit
+    .command('verify')
+    .description('Recompute the hash chain; exit 0 when intact, 1 naming the first broken event')
+    .requiredOption('--org <id>', 'organization id')
+    .option('--json', 'print the result as JSON')
+    .action((opts: { org: string; json?: boolean }) =>
+      withAudit(opts.org, async (service) => {
+        const result = await service.verify(opts.org);
+        if (opts.json) process.stdout.write(JSON.stringify(result) + '\n');
+        if (result.ok) {
+          if (!opts.json) process.stdout.write(`Audit trail of organization ${opts.org} is intact: ${result.count} events verified.\n`);
+        } else {
+          if (!opts.json) process.stderr.write(`convault: ${describeBreak(opts.org, result)}\n`);
+          process.exitCode = 1;
+        }
+      }),
+    );
+}
+
+export function describeBreak(orgId: string, result: Extract<AuditVerification, { ok: false }>): string {
+  const { id, seq } = result.brokenAt;
+  const event = id === null ? `seq ${seq} (missing)` : `event ${id} (seq ${seq})`;
+  return `audit trail of organization ${orgId} is broken at ${event}: ${result.reason}; the ${result.count} events before it verify.`;
+}
+
+async function withAudit(orgId: string, fn: (service: AuditService) => Promise<void>): Promise<void> {
+  return runCommand(async () => {
+    const database = await openConvaultDatabase(loadConfig());
+    try {
+      // A typo in --org would otherwise "verify" an empty trail. An organization that is gone but
+      // left a trail behind can still be exported and verified.
+      const known = (await createOrgDal(database.db).findOrganization(orgId)) ?? (await createAuditDal(database.db).findHead(orgId));
+      if (!known) throw new AppError(404, 'not.found', `Organization ${orgId} was not found and has no audit trail; list organizations with \`convault orgs list\`.`);
+      await fn(createAuditService({ db: database.db }));
+    } finally {
+      await database.close();
+    }
+  });
+}
+
+/** JSON lines to stdout, waiting whenever its buffer is full; stops quietly when the reader goes away (`| head`). */
+async function writeLines(lines: AsyncIterable<string>): Promise<void> {
+  let closed = false;
+  const onError = () => void (closed = true);
+  process.stdout.on('error', onError);
+  try {
+    for await (const line of lines) {
+      if (closed) return;
+      if (!process.stdout.write(line + '\n')) await once(process.stdout, 'drain').catch(onError);
+    }
+  } finally {
+    process.stdout.off('error', onError);
+  }
+}
+
+async function* mapAsync<T, U>(items: AsyncIterable<T>, fn: (item: T) => U): AsyncGenerator<U> {
+  for await (const item of items) yield fn(item);
+}

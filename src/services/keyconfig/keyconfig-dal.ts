@@ -1,0 +1,63 @@
+import type { Kysely } from 'kysely';
+import type { Database, KeyConfigurationHistoryTable, KeyConfigurationsTable } from '../../store/schema.js';
+
+export type KeyConfigDal = ReturnType<typeof createKeyConfigDal>;
+
+/** Every query takes the organization id: a configuration is only ever found within its org. */
+export function createKeyConfigDal(db: Kysely<Database>) {
+  return {
+    async findByOrg(orgId: string): Promise<KeyConfigurationsTable | undefined> {
+      return db.selectFrom('key_configurations').selectAll().where('org_id', '=', orgId).executeTakeFirst();
+    },
+    async findById(orgId: string, id: string): Promise<KeyConfigurationsTable | undefined> {
+      return db.selectFrom('key_configurations').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+    },
+    /** Inserts unless the org has one; returns whether it did. */
+    async insert(row: KeyConfigurationsTable, executor: Kysely<Database> = db): Promise<boolean> {
+      const res = await executor
+        .insertInto('key_configurations')
+        .values(row)
+        .onConflict((oc) => oc.column('org_id').doNothing())
+        .executeTakeFirst();
+      return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+    },
+    /** Compare-and-swap on version: returns false when someone saved in between. */
+    async updateIfVersion(
+      orgId: string,
+      id: string,
+      expectedVersion: number,
+      changes: Pick<KeyConfigurationsTable, 'type' | 'url' | 'key_arn' | 'version' | 'updated_at' | 'updated_by_id' | 'updated_by_name' | 'last_error'>,
+      executor: Kysely<Database> = db,
+    ): Promise<boolean> {
+      const res = await executor
+        .updateTable('key_configurations')
+        .set(changes)
+        .where('org_id', '=', orgId)
+        .where('id', '=', id)
+        .where('version', '=', expectedVersion)
+        .executeTakeFirst();
+      return Number(res.numUpdatedRows) > 0;
+    },
+    async setLastError(orgId: string, lastError: string | null): Promise<void> {
+      await db.updateTable('key_configurations').set({ last_error: lastError }).where('org_id', '=', orgId).execute();
+    },
+    async setKeyArn(orgId: string, keyArn: string): Promise<void> {
+      await db.updateTable('key_configurations').set({ key_arn: keyArn }).where('org_id', '=', orgId).execute();
+    },
+    async insertHistory(row: KeyConfigurationHistoryTable, executor: Kysely<Database> = db): Promise<void> {
+      await executor.insertInto('key_configuration_history').values(row).execute();
+    },
+    async listHistory(orgId: string, configId: string): Promise<KeyConfigurationHistoryTable[]> {
+      return db
+        .selectFrom('key_configuration_history')
+        .selectAll()
+        .where('org_id', '=', orgId)
+        .where('config_id', '=', configId)
+        .orderBy('version', 'desc')
+        .execute();
+    },
+    transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+      return db.transaction().execute(fn);
+    },
+  };
+}
