@@ -31,6 +31,13 @@ for (const target of databaseTargets) {
       expect(theirs.body).toEqual({ id: other.orgId, name: 'Other org' });
     });
 
+    it("lists the caller's own permissions", async () => {
+      const mine = await server.call('GET', '/api/v2/organizations/me/permissions', { token: other.token });
+      expect(mine.body).toEqual({ permissions: ['conversation:encryptionKey:view'] });
+      expect((await server.call('GET', '/api/v2/organizations/me/permissions')).body.permissions).toHaveLength(7);
+      expect((await server.call('GET', '/api/v2/organizations/me/permissions', { token: null })).status).toBe(401);
+    });
+
     it('401s without a token, with a malformed header and with an unknown token', async () => {
       for (const headers of [{}, { authorization: 'Basic abc' }, { authorization: 'Bearer cvt_nope' }] as Record<string, string>[]) {
         const res = await server.call('GET', '/api/v2/organizations/me', { token: null, headers });

@@ -23,6 +23,19 @@ export async function organizationRoutes(app: FastifyInstance, { auth, orgs }: O
     },
   );
 
+  // Lets a client (the admin UI) show only what the caller may do, without probing.
+  app.get(
+    '/api/v2/organizations/me/permissions',
+    {
+      schema: {
+        tags: ['organizations'],
+        summary: "The caller's permissions",
+        response: { 200: { type: 'object', properties: { permissions: { type: 'array', items: { type: 'string' } } } }, ...errors },
+      },
+    },
+    async (request) => ({ permissions: [...callerOf(request).permissions].sort() }),
+  );
+
   // Another organization's id answers exactly like an id that does not exist.
   app.get<{ Params: { orgId: string } }>(
     '/api/v2/organizations/:orgId',
