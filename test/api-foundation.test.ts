@@ -109,6 +109,20 @@ for (const target of databaseTargets) {
       expect(missingOrg.status).toBe(404);
     });
 
+    it('records token creation in the organization\'s audit trail without the token', async () => {
+      const org = await createOrgWithToken(server, 'Audited org', ['audit:log:view']);
+      const events = await server.call('GET', '/api/v2/audits?action=auth.token.create', { token: org.token });
+      expect(events.status).toBe(200);
+      expect(events.body.entities).toHaveLength(1);
+      const [event] = events.body.entities;
+      expect(event.principal).not.toMatch(/^system/);
+      expect(event.details.permissions).toEqual(['audit:log:view']);
+      expect(org.token.startsWith(event.details.prefix)).toBe(true);
+      expect(JSON.stringify(event)).not.toContain(org.token);
+      const bootstrapEvents = await server.call('GET', '/api/v2/audits?action=auth.token.create');
+      expect(bootstrapEvents.body.entities[0].principal).toBe('system:bootstrap');
+    });
+
     it('publishes an OpenAPI document and a docs UI', async () => {
       const doc = await server.call('GET', '/openapi.json', { token: null });
       expect(doc.status).toBe(200);

@@ -35,11 +35,13 @@ for (const target of databaseTargets) {
       expect(res.status).toBe(200);
       expect(res.body.selfUri).toBe('/api/v2/audits');
       expect(res.body.nextCursor).toBeUndefined();
-      expect(res.body.entities.map((e: any) => e.seq)).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1]);
+      // seq 1 is the creation of the test's token (auth.token.create); the recorded events follow.
+      expect(res.body.entities.map((e: any) => e.seq)).toEqual([10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+      expect(res.body.entities[9].action).toBe('auth.token.create');
       expect(res.body.entities[4]).toEqual({
         id: expect.any(String),
         orgId: acme.orgId,
-        seq: 5,
+        seq: 6,
         at: new Date(T0 + 4 * 60_000).toISOString(),
         principal: 'p-acme',
         action: 'keyconfig.save',
@@ -50,7 +52,10 @@ for (const target of databaseTargets) {
         hash: expect.stringMatching(/^[0-9a-f]{64}$/),
       });
       const theirs = await server.call('GET', '/api/v2/audits', { token: other.token });
-      expect(theirs.body.entities).toEqual([expect.objectContaining({ orgId: other.orgId, seq: 1, target: null, details: {} })]);
+      expect(theirs.body.entities).toEqual([
+        expect.objectContaining({ orgId: other.orgId, seq: 2, target: null, details: {} }),
+        expect.objectContaining({ orgId: other.orgId, seq: 1, action: 'auth.token.create' }),
+      ]);
     });
 
     it('pages with limit and cursor', async () => {
@@ -64,7 +69,7 @@ for (const target of databaseTargets) {
         if (!res.body.nextCursor) break;
         path = `/api/v2/audits?limit=4&cursor=${encodeURIComponent(res.body.nextCursor)}`;
       }
-      expect(seqs).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1]);
+      expect(seqs).toEqual([10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
     });
 
     it("gives another organization nothing of Acme's through Acme's cursor", async () => {
@@ -79,13 +84,13 @@ for (const target of databaseTargets) {
       const from = new Date(T0 + 2 * 60_000).toISOString();
       const to = new Date(T0 + 5 * 60_000).toISOString();
       const window = await server.call('GET', `/api/v2/audits?from=${from}&to=${to}`, { token: acme.token });
-      expect(window.body.entities.map((e: any) => e.seq)).toEqual([5, 4, 3]);
+      expect(window.body.entities.map((e: any) => e.seq)).toEqual([6, 5, 4]);
       const day = await server.call('GET', '/api/v2/audits?from=2026-01-31&to=2026-02-01', { token: acme.token });
       expect(day.body.entities).toHaveLength(9);
       const before = await server.call('GET', '/api/v2/audits?to=2026-01-31', { token: acme.token });
       expect(before.body.entities).toEqual([]);
       const saves = await server.call('GET', '/api/v2/audits?action=keyconfig.save', { token: acme.token });
-      expect(saves.body.entities.map((e: any) => e.seq)).toEqual([8, 5, 2]);
+      expect(saves.body.entities.map((e: any) => e.seq)).toEqual([9, 6, 3]);
       const keyconfig = await server.call('GET', '/api/v2/audits?action=keyconfig.*&limit=5', { token: acme.token });
       expect(keyconfig.body.entities.map((e: any) => e.action)).toEqual(['keyconfig.save', 'keyconfig.test', 'keyconfig.save', 'keyconfig.test', 'keyconfig.save']);
       expect(keyconfig.body.nextCursor).toEqual(expect.any(String));

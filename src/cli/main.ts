@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { registerKmsCommands } from './kms-commands.js';
 import { registerOrgCommands } from './org-commands.js';
+import { registerRewrapCommand } from './rewrap-command.js';
 import { registerServeCommand } from './serve-command.js';
 
 // The lock file pins an AWS SDK release that supports Node 20; its notice about later releases
@@ -17,5 +18,6 @@ registerServeCommand(program);
 registerOrgCommands(program);
 registerAuditCommands(program);
 registerKmsCommands(program);
+registerRewrapCommand(program);
 
 await program.parseAsync(process.argv);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
+import { createAuditService } from '../services/audit/audit-service.js';
 import { createAuthService } from '../services/auth/auth-service.js';
 import { createTokenDal } from '../services/auth/token-dal.js';
 import { createOrgDal } from '../services/orgs/org-dal.js';
@@ -46,6 +47,7 @@ export function registerOrgCommands(program: Command): void {
           orgId: opts.org,
           name: opts.name,
           permissions: opts.permissions.split(',').map((p) => p.trim()).filter(Boolean),
+          createdBy: 'cli:tokens-create',
         });
         printResult(created, opts.json, () => `Token for ${opts.name} in ${created.orgId} (shown once):\n${created.token}`);
       }),
@@ -61,7 +63,7 @@ async function withServices(
       const orgDal = createOrgDal(database.db);
       await fn({
         orgService: createOrgService({ orgDal }),
-        authService: createAuthService({ tokenDal: createTokenDal(database.db), orgDal }),
+        authService: createAuthService({ tokenDal: createTokenDal(database.db), orgDal, audit: createAuditService({ db: database.db }) }),
       });
     } finally {
       await database.close();

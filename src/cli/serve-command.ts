@@ -17,6 +17,7 @@ export function registerServeCommand(program: Command): void {
         const lines = [
           '',
           `convault is serving at ${runtime.url}`,
+          `  Admin UI:  ${runtime.url}/  (sign in with the admin token)`,
           `  API docs:  ${runtime.url}/docs`,
           `  Database:  ${runtime.database.dialect} (${runtime.database.location})`,
         ];

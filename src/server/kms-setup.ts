@@ -22,6 +22,22 @@ export interface KmsSetup {
   close(): Promise<void>;
 }
 
+/** The platform's SDK clients (one per region) and the gateway over them, for a KMS at `endpoint`. */
+export function platformKmsClients(config: Config, endpoint: string) {
+  const clients = new Map<string, KMSClient>();
+  const clientForRegion = (region: string): KMSClient => {
+    let client = clients.get(region);
+    if (!client) {
+      client = createKmsClient({ endpoint, region, accessKeyId: config.kms.platformAccountId });
+      clients.set(region, client);
+    }
+    return client;
+  };
+  const metrics = createKmsMetrics();
+  const gateway = createKmsGateway({ clientForRegion, defaultRegion: config.kms.region, metrics });
+  return { clients, clientForRegion, metrics, gateway };
+}
+
 /**
  * Every KMS call goes through @aws-sdk/client-kms: to the configured endpoint, or to the local
  * KMS started here on loopback (it shares the convault database, so nodes share its keys).
@@ -40,17 +56,7 @@ export async function setupKms(config: Config, database: { db: Kysely<any>; dial
     });
     endpoint = localKms.url;
   }
-  const clients = new Map<string, KMSClient>();
-  const clientForRegion = (region: string): KMSClient => {
-    let client = clients.get(region);
-    if (!client) {
-      client = createKmsClient({ endpoint: endpoint!, region, accessKeyId: config.kms.platformAccountId });
-      clients.set(region, client);
-    }
-    return client;
-  };
-  const metrics = createKmsMetrics();
-  const gateway = createKmsGateway({ clientForRegion, defaultRegion: config.kms.region, metrics });
+  const { clients, clientForRegion, metrics, gateway } = platformKmsClients(config, endpoint);
   try {
     const platformKeyArn = await ensurePlatformKey(clientForRegion(config.kms.region), { create: localKms !== undefined });
     return {

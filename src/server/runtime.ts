@@ -5,7 +5,18 @@ import { createAuditService } from '../services/audit/audit-service.js';
 import { createAuthService } from '../services/auth/auth-service.js';
 import { createKeyConfigDal } from '../services/keyconfig/keyconfig-dal.js';
 import { createKeyConfigService } from '../services/keyconfig/keyconfig-service.js';
+import { createKeyHealthDal } from '../services/key-health/key-health-dal.js';
+import { createKeyHealthService } from '../services/key-health/key-health-service.js';
+import { webhookSettings } from '../services/key-health/webhook-config.js';
+import { createLifecycleDal } from '../services/lifecycle/lifecycle-dal.js';
+import { createLifecycleService } from '../services/lifecycle/lifecycle-service.js';
+import { createRewrapService } from '../services/lifecycle/rewrap-service.js';
 import { createRateLimiter } from '../services/rate-limiter.js';
+import { esdkClientProvider } from '../services/encryption/esdk-kms-client.js';
+import { createEncryptionService } from '../services/encryption/encryption-service.js';
+import { createKeyErrorRecorder } from '../services/secured-data/key-errors.js';
+import { createSecuredDataDal } from '../services/secured-data/secured-data-dal.js';
+import { createSecuredDataService } from '../services/secured-data/secured-data-service.js';
 import { createTokenDal } from '../services/auth/token-dal.js';
 import { bootstrapIfEmpty, type BootstrapResult } from '../services/orgs/bootstrap.js';
 import { createOrgDal } from '../services/orgs/org-dal.js';
@@ -38,12 +49,14 @@ export async function openConvaultDatabase(config: Config): Promise<DatabaseHand
 }
 
 export async function startRuntime(config: Config): Promise<Runtime> {
+  // A key health webhook URL without a secret is refused before anything starts.
+  const webhook = webhookSettings(config.webhook);
   const database = await openConvaultDatabase(config);
   const { db } = database;
   const orgDal = createOrgDal(db);
-  const auth = createAuthService({ tokenDal: createTokenDal(db), orgDal });
-  const orgs = createOrgService({ orgDal });
   const audit = createAuditService({ db });
+  const auth = createAuthService({ tokenDal: createTokenDal(db), orgDal, audit });
+  const orgs = createOrgService({ orgDal });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
   const kms = await setupKms(config, database);
   const demoKeyAliasArn = bootstrap.orgId ? await kms.ensureDemoKey(bootstrap.orgId) : undefined;
@@ -62,7 +75,72 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     },
   });
 
-  const services: AppServices = { auth, orgs, audit, keyConfigs, pingDatabase: async () => void (await sql`select 1`.execute(db)) };
+  // Customer secured data and Encrypt/Decrypt Data (src/services/secured-data, src/services/encryption).
+  const keyErrorSettings = { platformAccountId: config.kms.platformAccountId, encryptionContextKey: config.kms.encryptionContextKey, defaultRegion: config.kms.region };
+  const keyErrors = createKeyErrorRecorder({ keyConfigs });
+  const cacheMaxAgeMs = config.dataKeys.cacheMaxAgeSeconds * 1000;
+  const securedData = createSecuredDataService({
+    dal: createSecuredDataDal(db, database.dialect),
+    gateway: kms.gateway,
+    keyConfigs,
+    audit,
+    keyErrors,
+    settings: { ...keyErrorSettings, rotateMs: config.dataKeys.rotateSeconds * 1000, maxConversations: config.dataKeys.maxConversations, cacheMaxAgeMs },
+  });
+  const encryption = createEncryptionService({
+    keyConfigs,
+    clientProvider: esdkClientProvider(kms.clientForRegion, kms.metrics),
+    audit,
+    keyErrors,
+    settings: { ...keyErrorSettings, cacheMaxAgeMs },
+  });
+
+  // Key lifecycle: usage inventory, rewrap jobs (resumed by a sweep after a crash), time-window shred.
+  const lifecycleDal = createLifecycleDal(db);
+  const forgetDataKeys = (ids: Iterable<string>) => securedData.forgetDataKeys(ids);
+  const rewrap = createRewrapService({
+    dal: lifecycleDal,
+    gateway: kms.gateway,
+    keyConfigs,
+    audit,
+    forgetDataKeys,
+    settings: {
+      concurrency: 8,
+      leaseMs: 10_000,
+      batchSize: 200,
+      platformAccountId: config.kms.platformAccountId,
+      defaultRegion: config.kms.region,
+      encryptionContextKey: config.kms.encryptionContextKey,
+    },
+    logger: { error: (obj, msg) => app.log.error(obj, msg) },
+  });
+  const lifecycle = createLifecycleService({ dal: lifecycleDal, keyConfigDal: createKeyConfigDal(db), keyConfigs, orgDal, gateway: kms.gateway, audit, forgetDataKeys });
+
+  // Key health: background probes of every customer key, one node at a time (docs/KEY_HEALTH.md).
+  const keyHealth = createKeyHealthService({
+    dal: createKeyHealthDal(db),
+    keyConfigDal: createKeyConfigDal(db),
+    keyConfigs,
+    gateway: kms.gateway,
+    audit,
+    probeLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
+    ...(webhook ? { webhook } : {}),
+    settings: {
+      intervalMs: config.keyProbeIntervalSeconds * 1000,
+      platformKeyArn: kms.platformKeyArn,
+      platformAccountId: config.kms.platformAccountId,
+      encryptionContextKey: config.kms.encryptionContextKey,
+      allowedRegions: config.kms.allowedRegions,
+      defaultRegion: config.kms.region,
+    },
+    log: {
+      info: (obj, msg) => app.log.info(obj, msg),
+      warn: (obj, msg) => app.log.warn(obj, msg),
+      error: (obj, msg) => app.log.error(obj, msg),
+    },
+  });
+
+  const services: AppServices = { auth, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: async () => void (await sql`select 1`.execute(db)) };
   const app = await buildApp({
     services,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -76,6 +154,8 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const port = (app.server.address() as { port: number }).port;
   const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
   app.log.debug({ address }, 'listening');
+  rewrap.startSweeper(2000);
+  keyHealth.start();
 
   let closed = false;
   return {
@@ -91,6 +171,9 @@ export async function startRuntime(config: Config): Promise<Runtime> {
       closed = true;
       // Stops accepting, lets in-flight requests finish, then releases the database.
       await app.close();
+      await rewrap.stop();
+      await keyHealth.stop();
+      securedData.clearCaches();
       await kms.close();
       await database.close();
     },

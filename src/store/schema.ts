@@ -90,6 +90,90 @@ export interface AuditHeadsTable {
 }
 
 /** One org data key (src/services/secured-data): a KMS CiphertextBlob and what produced it. */
+export interface OrgDataKeysTable {
+  id: string;
+  org_id: string;
+  /** What GenerateDataKey was called with: the configuration's alias ARN, or the platform key ARN (type None). */
+  key_id_used: string;
+  /** The key ARN KMS resolved it to: the key that wraps `wrapped_key` now (a rewrap updates both). */
+  key_arn: string;
+  config_type: 'KmsSymmetric' | 'None';
+  config_version: number;
+  /** Name of the single encryption-context pair `{<context_key>: org_id}` the blob is bound to. */
+  context_key: string;
+  /** The KMS CiphertextBlob; null once shredded. */
+  wrapped_key: Buffer | null;
+  created_at: number;
+  /** Conversation keys ever wrapped under this data key (the rotation window's counter; never decremented). */
+  conversations: number;
+  rewrapped_at: number | null;
+  shredded_at: number | null;
+}
+
+/** One conversation key, wrapped under an org data key (docs/FORMAT.md, 61 bytes). */
+export interface ConversationKeysTable {
+  org_id: string;
+  conversation_id: string;
+  data_key_id: string;
+  wrapped: Buffer;
+  created_at: number;
+}
+
+/** One secured attribute: a value envelope (docs/FORMAT.md) under its conversation key. */
+export interface SecuredValuesTable {
+  org_id: string;
+  conversation_id: string;
+  name: string;
+  envelope: Buffer;
+  updated_at: number;
+}
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface JobsTable {
+  id: string;
+  org_id: string;
+  type: 'rewrap';
+  state: JobState;
+  /** What the job moves data keys to: the alias ARN of the configuration, or the platform key. */
+  target_key_id: string;
+  /** The key ARN the target resolved to when the job started. */
+  target_key_arn: string | null;
+  total: number | null;
+  done: number;
+  failed: number;
+  /** JSON array of { dataKeyId, keyArn, reason } (capped). */
+  errors: string;
+  created_at: number;
+  created_by: string;
+  started_at: number | null;
+  finished_at: number | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  cancel_requested: number;
+}
+
+/** Key health of one organization (src/services/key-health): the last probe's result, its schedule and lease. */
+export interface KeyHealthTable {
+  org_id: string;
+  config_id: string;
+  status: 'unknown' | 'ok' | 'degraded' | 'failed';
+  checked_at: number | null;
+  /** JSON of the error body of the last probe that was not ok. */
+  last_error: string | null;
+  /** Earliest deletion date (ms) of the current key or of a key that still protects data. */
+  deletion_date: number | null;
+  /** JSON array of the keys the last probe looked at and their states. */
+  keys: string | null;
+  /** Bumped by every result written (compare-and-set, so a transition is raised once). */
+  version: number;
+  /** When the next background probe is due; a node claims it by moving it forward (compare-and-set). */
+  next_probe_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  updated_at: number;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   principals: PrincipalsTable;
@@ -99,4 +183,9 @@ export interface Database {
   key_configuration_history: KeyConfigurationHistoryTable;
   audit_events: AuditEventsTable;
   audit_heads: AuditHeadsTable;
+  org_data_keys: OrgDataKeysTable;
+  conversation_keys: ConversationKeysTable;
+  secured_values: SecuredValuesTable;
+  jobs: JobsTable;
+  key_health: KeyHealthTable;
 }

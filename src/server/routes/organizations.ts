@@ -94,6 +94,7 @@ export async function organizationRoutes(app: FastifyInstance, { auth, orgs }: O
         orgId: request.params.orgId,
         name: request.body.name ?? 'api-client',
         permissions: request.body.permissions,
+        createdBy: callerOf(request).principalId,
       });
       return reply.status(201).send(created);
     },

@@ -25,12 +25,14 @@ export interface CreatedToken {
 export interface AuthServiceDeps {
   tokenDal: Pick<TokenDal, 'insertToken' | 'findActiveByHash'>;
   orgDal: Pick<OrgDal, 'findOrganization' | 'insertPrincipal'>;
+  /** Token creation is an audit event of the token's organization (never the token itself). */
+  audit?: { record(event: { orgId: string; principal: string; action: string; target?: string; outcome: 'success' | 'failure'; details?: Record<string, unknown> }, executor?: any): Promise<unknown> };
   clock?: () => number;
 }
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
-export function createAuthService({ tokenDal, orgDal, clock = Date.now }: AuthServiceDeps) {
+export function createAuthService({ tokenDal, orgDal, audit, clock = Date.now }: AuthServiceDeps) {
   return {
     /** Resolves a bearer token to its caller; any failure is the same 401 so tokens cannot be probed. */
     async authenticate(token: string | undefined): Promise<Caller> {
@@ -53,6 +55,8 @@ export function createAuthService({ tokenDal, orgDal, clock = Date.now }: AuthSe
       kind?: 'user' | 'client';
       permissions: string[];
       token?: string;
+      /** Who asked: a principal id, or `system:<component>` / `cli:<command>`. */
+      createdBy?: string;
     }): Promise<CreatedToken> {
       const unknown = input.permissions.filter((p) => !isPermission(p));
       if (unknown.length) throw badRequest(`Unknown permission(s): ${unknown.join(', ')}.`, { field: 'permissions', unknown });
@@ -81,6 +85,14 @@ export function createAuthService({ tokenDal, orgDal, clock = Date.now }: AuthSe
         prefix,
         created_at: now,
         revoked_at: null,
+      });
+      await audit?.record({
+        orgId: org.id,
+        principal: input.createdBy ?? 'system',
+        action: 'auth.token.create',
+        target: tokenId,
+        outcome: 'success',
+        details: { principalId, principalName: input.name, permissions, prefix },
       });
       return { token, tokenId, prefix, principalId, orgId: org.id, permissions };
     },

@@ -2,6 +2,9 @@ import type { MigrationSet } from '../migrate.js';
 import { foundation } from './0001-foundation.js';
 import { keyconfig } from './0002-keyconfig.js';
 import { audit } from './0003-audit.js';
+import { securedData } from './0004-secured-data.js';
+import { lifecycle } from './0005-lifecycle.js';
+import { keyHealth } from './0006-key-health.js';
 
 /** The convault schema. Names sort in the order they run; never edit one that has shipped. */
 export const convaultMigrations: MigrationSet = {
@@ -10,5 +13,8 @@ export const convaultMigrations: MigrationSet = {
     '0001-foundation': foundation,
     '0002-keyconfig': keyconfig,
     '0003-audit': audit,
+    '0004-secured-data': securedData,
+    '0005-lifecycle': lifecycle,
+    '0006-key-health': keyHealth,
   },
 };

@@ -1,0 +1,113 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { ensurePlatformKey } from '../kms/platform-key.js';
+import { platformKmsClients } from '../server/kms-setup.js';
+import { openConvaultDatabase } from '../server/runtime.js';
+import { createAuditService } from '../services/audit/audit-service.js';
+import { notFound } from '../services/errors.js';
+import { createKeyConfigDal } from '../services/keyconfig/keyconfig-dal.js';
+import { createKeyConfigService } from '../services/keyconfig/keyconfig-service.js';
+import type { JobModel } from '../services/lifecycle/job-model.js';
+import { createLifecycleDal } from '../services/lifecycle/lifecycle-dal.js';
+import { createRewrapService } from '../services/lifecycle/rewrap-service.js';
+import { createOrgDal } from '../services/orgs/org-dal.js';
+import { createRateLimiter } from '../services/rate-limiter.js';
+import { runCommand } from './run-command.js';
+
+/**
+ * `convault rewrap --org ID [--wait]`: starts a rewrap job on the same database as `serve`. With
+ * --wait it runs the job here (against the server's KMS) and shows progress; without, a running
+ * server picks the job up within seconds.
+ */
+export function registerRewrapCommand(program: Command): void {
+  program
+    .command('rewrap')
+    .description("Rewrap every org data key of an organization to its current key (values are never rewritten)")
+    .requiredOption('--org <id>', 'organization id')
+    .option('--wait', 'run the job here and show progress until it ends')
+    .option('--json', 'print the final job as JSON')
+    .action((opts: { org: string; wait?: boolean; json?: boolean }) =>
+      runCommand(async () => {
+        const config = loadConfig();
+        const database = await openConvaultDatabase(config);
+        const endpoint = config.kms.endpoint ?? `http://127.0.0.1:${config.kms.localPort}`;
+        const kms = platformKmsClients(config, endpoint);
+        try {
+          const db = database.db;
+          if (!(await createOrgDal(db).findOrganization(opts.org))) throw notFound(`Organization ${opts.org}`);
+          const audit = createAuditService({ db });
+          const keyConfigs = createKeyConfigService({
+            dal: createKeyConfigDal(db),
+            gateway: kms.gateway,
+            audit,
+            testLimiter: createRateLimiter({ limit: 1, windowMs: 60_000 }),
+            platformKeyArn: await ensurePlatformKey(kms.clientForRegion(config.kms.region), { create: false }),
+            settings: {
+              platformAccountId: config.kms.platformAccountId,
+              encryptionContextKey: config.kms.encryptionContextKey,
+              allowedRegions: config.kms.allowedRegions,
+              defaultRegion: config.kms.region,
+              refreshMs: config.configRefreshMs,
+            },
+          });
+          const dal = createLifecycleDal(db);
+          const rewrap = createRewrapService({
+            dal,
+            gateway: kms.gateway,
+            keyConfigs,
+            audit,
+            forgetDataKeys: () => undefined, // the CLI caches no keys
+            settings: { concurrency: 8, leaseMs: 10_000, batchSize: 200, platformAccountId: config.kms.platformAccountId, defaultRegion: config.kms.region, encryptionContextKey: config.kms.encryptionContextKey },
+          });
+          const caller = { orgId: opts.org, principalId: 'cli:rewrap', principalName: 'convault rewrap', permissions: new Set<never>() };
+          const started = await rewrap.start(caller);
+          if (!opts.wait) {
+            process.stdout.write(opts.json ? JSON.stringify(started) + '\n' : `Rewrap job ${started.id} is ${started.state}; a running convault server carries it out (GET /api/v2/jobs/${started.id}).\n`);
+            await rewrap.stop();
+            return;
+          }
+          const progress = showProgress(() => rewrap.get(caller, started.id));
+          // A running server may hold the job: then follow it until it ends (and take over if its lease lapses).
+          let final = started;
+          do {
+            await rewrap.runHere(opts.org, started.id);
+            final = await rewrap.get(caller, started.id);
+            if (final.state === 'queued' || final.state === 'running') await new Promise((r) => setTimeout(r, 250));
+          } while (final.state === 'queued' || final.state === 'running');
+          await progress.stop(final);
+          await rewrap.stop();
+          if (opts.json) process.stdout.write(JSON.stringify(final) + '\n');
+          else process.stdout.write(`Rewrap job ${final.id} ${final.state}: ${final.done}/${final.total ?? 0} data keys rewrapped, ${final.failed} failed.\n`);
+          for (const e of final.errors) process.stderr.write(`  data key ${e.dataKeyId} under ${e.keyArn}: ${e.reason}\n`);
+          if (final.state !== 'succeeded') process.exitCode = 1;
+        } finally {
+          for (const client of kms.clients.values()) client.destroy();
+          await database.close();
+        }
+      }),
+    );
+}
+
+/** done/total, rate and ETA on stderr: a redrawn bar on a terminal, a line a second otherwise. */
+function showProgress(read: () => Promise<JobModel>) {
+  const started = Date.now();
+  const tty = process.stderr.isTTY;
+  const draw = (job: JobModel, final = false) => {
+    const total = job.total ?? 0;
+    const done = job.done + job.failed;
+    const seconds = Math.max(0.001, (Date.now() - started) / 1000);
+    const rate = job.done / seconds;
+    const eta = rate > 0 ? Math.ceil((total - done) / rate) : 0;
+    const width = 30;
+    const filled = total > 0 ? Math.round((done / total) * width) : final ? width : 0;
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${total ? Math.floor((done / total) * 100) : 100}%  ${rate.toFixed(0)} keys/s  ETA ${eta}s`;
+    process.stderr.write(tty ? `\r${line}` + (final ? '\n' : '') : `${line}\n`);
+  };
+  const timer = setInterval(() => void read().then((j) => draw(j), () => undefined), tty ? 200 : 1000);
+  return {
+    async stop(final: JobModel) {
+      clearInterval(timer);
+      draw(final, true);
+    },
+  };
+}

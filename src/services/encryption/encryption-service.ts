@@ -1,0 +1,175 @@
+import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, type KmsNodeClientSupplier } from '@aws-crypto/client-node';
+import type { AuditService } from '../audit/audit-service.js';
+import type { Caller } from '../auth/auth-service.js';
+import { AppError, badRequest, tooLarge } from '../errors.js';
+import type { ActiveKey, KeyConfigService } from '../keyconfig/keyconfig-service.js';
+import { keyFailure, type KeyErrorRecorder, type KeyErrorSettings } from '../secured-data/key-errors.js';
+import { withKmsCallLog } from './esdk-kms-client.js';
+import { createOrgMaterials, ForeignMessageError, isOrgContext } from './org-materials.js';
+
+/** Input limit of Encrypt Data, in characters (UTF-16 code units). */
+export const MAX_ENCRYPT_CHARACTERS = 32_000;
+/** Decrypt Data input limit: a 32,000-character input (≤ 96,000 UTF-8 bytes) with header and framing fits well below. */
+export const MAX_ENCRYPTED_DATA_CHARACTERS = 200_000;
+/** The ESDK suite of every message convault makes (docs/SECURED_DATA.md, "Why this suite"). */
+export const ENCRYPT_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
+/** Encrypted data keys a message may carry (a customer's back end may add its own keys with a multi-keyring). */
+const MAX_ENCRYPTED_DATA_KEYS = 10;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export interface EncryptionSettings extends KeyErrorSettings {
+  cacheMaxAgeMs: number;
+  /** Messages one cached ESDK data key may encrypt (default 100,000). */
+  maxMessagesPerDataKey?: number;
+  /** Cached ESDK data keys for all organizations together (default 5,000). */
+  cacheCapacity?: number;
+  /** Organizations with materials in memory (default 1,000). */
+  maxOrganizations?: number;
+}
+
+export interface EncryptionServiceDeps {
+  keyConfigs: Pick<KeyConfigService, 'resolveActiveKey'>;
+  /** The ESDK keyrings' KMS clients (see esdkClientProvider). */
+  clientProvider: KmsNodeClientSupplier;
+  audit: Pick<AuditService, 'record'>;
+  keyErrors?: KeyErrorRecorder;
+  settings: EncryptionSettings;
+}
+
+export type EncryptionService = ReturnType<typeof createEncryptionService>;
+
+const generalError = (status: number, message: string) => new AppError(status, status >= 500 ? 'encryption.failed' : 'bad.request', message, 'GeneralError');
+
+/**
+ * Encrypt Data / Decrypt Data: AWS Encryption SDK messages under the organization's CMK, so the
+ * customer's own back end decrypts them with the ESDK and the same key, without convault.
+ */
+export function createEncryptionService(deps: EncryptionServiceDeps) {
+  const { settings } = deps;
+  const esdk = buildClient({ commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, maxEncryptedDataKeys: MAX_ENCRYPTED_DATA_KEYS });
+  const materials = createOrgMaterials(deps.clientProvider, {
+    encryptionContextKey: settings.encryptionContextKey,
+    cacheMaxAgeMs: settings.cacheMaxAgeMs,
+    maxMessagesPerDataKey: settings.maxMessagesPerDataKey ?? 100_000,
+    cacheCapacity: settings.cacheCapacity ?? 5_000,
+    maxOrganizations: settings.maxOrganizations ?? 1_000,
+  });
+
+  async function customerKey(orgId: string): Promise<Extract<ActiveKey, { type: 'KmsSymmetric' }>> {
+    const key = await deps.keyConfigs.resolveActiveKey(orgId);
+    if (key.type !== 'KmsSymmetric') {
+      throw new AppError(
+        424,
+        'customer.key.not.configured',
+        'Encrypt Data and Decrypt Data need the organization\'s own KMS key: configure one (keyConfigurationType KmsSymmetric) under /api/v2/conversations/keyconfigurations.',
+        'CustomerKeyNotConfigured',
+      );
+    }
+    return key;
+  }
+
+  /** Runs an ESDK operation and turns what went wrong into the API's error types. */
+  async function run<T>(orgId: string, key: ActiveKey, operation: 'encrypt' | 'decrypt', fn: () => Promise<T>): Promise<T> {
+    const { log, result, error } = await withKmsCallLog(fn);
+    if (error === undefined) {
+      if (log.calls > 0) await deps.keyErrors?.success(orgId);
+      return result as T;
+    }
+    if (error instanceof ForeignMessageError) {
+      throw generalError(400, 'The message was not encrypted for this organization: its encryption context does not name this organization.');
+    }
+    const kms = log.failures[0];
+    if (kms) {
+      if (operation === 'decrypt' && (kms.kind === 'InvalidCiphertext' || kms.kind === 'IncorrectKey')) {
+        throw generalError(400, 'The message\'s data key does not decrypt under this organization\'s key and context: it was altered, or made for someone else.');
+      }
+      throw await keyFailure(orgId, key.keyId, settings, deps.keyErrors, kms);
+    }
+    if (operation === 'decrypt') {
+      throw generalError(
+        400,
+        'encryptedData is not an AWS Encryption SDK message this organization can decrypt: it is malformed or altered, uses a non-committing algorithm suite, or none of its data keys is under this organization\'s KMS key account.',
+      );
+    }
+    throw generalError(500, 'Encryption failed unexpectedly; quote the contextId when reporting it.');
+  }
+
+  async function audit(caller: Caller, action: string, details: Record<string, unknown>): Promise<void> {
+    await deps.audit.record({ orgId: caller.orgId, principal: caller.principalId, action, outcome: 'success', details: { principalName: caller.principalName, ...details } });
+  }
+
+  /** A call refused because of the key (or failing on our side) is in the organization's trail too; bad input is not. */
+  async function audited<T>(caller: Caller, action: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof AppError && err.status >= 424 && err.errorType) {
+        await deps.audit
+          .record({ orgId: caller.orgId, principal: caller.principalId, action, outcome: 'failure', details: { principalName: caller.principalName, errorType: err.errorType, status: err.status } })
+          .catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  return {
+    /** `{ data }` → `{ encryptedData }`: base64 of an ESDK message (committing, non-signing suite; context {<ctxKey>: orgId}). */
+    async encrypt(caller: Caller, body: unknown): Promise<{ encryptedData: string }> {
+      const data = (body as { data?: unknown } | null)?.data;
+      if (data === undefined || data === null || data === '') throw badRequest('data is empty: send { "data": "<text to encrypt>" }.', { field: 'data' }, 'NoDataSupplied');
+      if (typeof data !== 'string') throw badRequest('data must be a string.', { field: 'data' }, 'GeneralError');
+      if (data.length > MAX_ENCRYPT_CHARACTERS) throw tooLarge(`data has ${data.length} characters; Encrypt Data takes at most ${MAX_ENCRYPT_CHARACTERS}.`);
+      if (LONE_SURROGATE.test(data)) throw badRequest('data is not well-formed Unicode (lone surrogate).', { field: 'data' }, 'GeneralError');
+      const key = await audited(caller, 'encryption.encrypt', () => customerKey(caller.orgId));
+      const plaintext = Buffer.from(data, 'utf8');
+      try {
+        const { result } = await audited(caller, 'encryption.encrypt', () => run(caller.orgId, key, 'encrypt', () =>
+          esdk.encrypt(materials.forEncrypt(caller.orgId, key), plaintext, {
+            encryptionContext: { [settings.encryptionContextKey]: caller.orgId },
+            suiteId: ENCRYPT_SUITE,
+          }),
+        ));
+        await audit(caller, 'encryption.encrypt', { bytes: plaintext.length, messageBytes: result.length });
+        return { encryptedData: result.toString('base64') };
+      } finally {
+        plaintext.fill(0);
+      }
+    },
+
+    /** `{ encryptedData }` → `{ data }`; refuses a message whose encryption context is not this organization's. */
+    async decrypt(caller: Caller, body: unknown): Promise<{ data: string }> {
+      const encoded = (body as { encryptedData?: unknown } | null)?.encryptedData;
+      if (encoded === undefined || encoded === null || encoded === '') {
+        throw badRequest('encryptedData is empty: send { "encryptedData": "<base64 ESDK message>" }.', { field: 'encryptedData' }, 'NoDataSupplied');
+      }
+      if (typeof encoded !== 'string') throw badRequest('encryptedData must be a base64 string.', { field: 'encryptedData' }, 'GeneralError');
+      if (encoded.length > MAX_ENCRYPTED_DATA_CHARACTERS) {
+        throw tooLarge(`encryptedData has ${encoded.length} characters; Decrypt Data takes at most ${MAX_ENCRYPTED_DATA_CHARACTERS}.`);
+      }
+      if (!BASE64.test(encoded)) throw badRequest('encryptedData is not base64.', { field: 'encryptedData' }, 'GeneralError');
+      const key = await audited(caller, 'encryption.decrypt', () => customerKey(caller.orgId));
+      const message = Buffer.from(encoded, 'base64');
+      const { plaintext, messageHeader } = await audited(caller, 'encryption.decrypt', () =>
+        run(caller.orgId, key, 'decrypt', () => esdk.decrypt(materials.forDecrypt(caller.orgId, key), message, { maxBodySize: MAX_ENCRYPTED_DATA_CHARACTERS })),
+      );
+      try {
+        // Checked before KMS was called; checked again on what the ESDK authenticated.
+        if (!isOrgContext(messageHeader.encryptionContext, settings.encryptionContextKey, caller.orgId)) {
+          throw generalError(400, 'The message was not encrypted for this organization: its encryption context does not name this organization.');
+        }
+        let data: string;
+        try {
+          data = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
+        } catch {
+          throw generalError(400, 'The message decrypts, but not to UTF-8 text; Decrypt Data returns text only.');
+        }
+        await audit(caller, 'encryption.decrypt', { messageBytes: message.length, bytes: plaintext.length });
+        return { data };
+      } finally {
+        plaintext.fill(0);
+      }
+    },
+  };
+}

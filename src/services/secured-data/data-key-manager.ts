@@ -1,0 +1,229 @@
+import { randomUUID } from 'node:crypto';
+import { createKeyCache, createSingleFlight, KEY_LENGTH } from '../../crypto/index.js';
+import { KmsCallError } from '../../kms/kms-failure.js';
+import type { KmsGateway } from '../../kms/kms-gateway.js';
+import type { OrgDataKeysTable } from '../../store/schema.js';
+import type { ActiveKey, KeyConfigService } from '../keyconfig/keyconfig-service.js';
+import { dataIntegrityError, dataShredded } from './errors.js';
+import { keyFailure, withKeyErrors, type KeyErrorRecorder, type KeyErrorSettings } from './key-errors.js';
+import type { SecuredDataDal } from './secured-data-dal.js';
+
+export interface DataKeySettings extends KeyErrorSettings {
+  /** A data key is used for new conversations for at most this long (CONVAULT_DATA_KEY_ROTATE_S) … */
+  rotateMs: number;
+  /** … and for at most this many conversations (CONVAULT_DATA_KEY_MAX_CONVERSATIONS). */
+  maxConversations: number;
+  /** Longest a plaintext data key stays in memory (CONVAULT_KEY_CACHE_MAX_AGE_S): how fast a revoked CMK takes effect. */
+  cacheMaxAgeMs: number;
+  cacheMaxEntries: number;
+}
+
+export interface DataKeyManagerDeps {
+  dal: Pick<SecuredDataDal, 'insertDataKey' | 'findReusableDataKey' | 'findDataKey'>;
+  gateway: Pick<KmsGateway, 'generateDataKey' | 'decrypt'>;
+  keyConfigs: Pick<KeyConfigService, 'resolveActiveKey'>;
+  keyErrors?: KeyErrorRecorder;
+  settings: DataKeySettings;
+  clock?: () => number;
+}
+
+/** A data key ready for use: the caller owns `plaintext` (a copy) and zeroes it when done. */
+export interface UnlockedDataKey {
+  row: OrgDataKeysTable;
+  plaintext: Buffer;
+  /** When the cached plaintext expires; a conversation key unwrapped with it must not be cached longer. */
+  expiresAt: number;
+}
+
+export type DataKeyManager = ReturnType<typeof createDataKeyManager>;
+
+/**
+ * The org data keys: one active key per organization for new conversations, replaced after the
+ * window (time or conversation count) or when the key configuration changes, and unlocked with KMS
+ * Decrypt for reads whenever its plaintext is not cached. Concurrent callers share one
+ * GenerateDataKey per org and one Decrypt per data key (single-flight).
+ */
+export function createDataKeyManager(deps: DataKeyManagerDeps) {
+  const { settings, dal } = deps;
+  const clock = deps.clock ?? Date.now;
+  const cache = createKeyCache<string>({ maxAgeMs: settings.cacheMaxAgeMs, maxEntries: settings.cacheMaxEntries, now: clock });
+  // When each cached plaintext expires (the cache evicts on its own; this only answers "until when").
+  const expiries = new Map<string, number>();
+  // orgId → the data key new conversations of that org get, and how many it has had.
+  const active = new Map<string, { row: OrgDataKeysTable; conversations: number }>();
+  const generateFlight = createSingleFlight<OrgDataKeysTable>();
+  const decryptFlight = createSingleFlight<void>();
+
+  const contextFor = (row: Pick<OrgDataKeysTable, 'context_key'>, orgId: string) => ({ [row.context_key]: orgId });
+
+  function remember(row: OrgDataKeysTable, plaintext: Buffer): void {
+    const expiresAt = clock() + settings.cacheMaxAgeMs;
+    cache.set(row.id, plaintext);
+    expiries.set(row.id, expiresAt);
+    if (expiries.size > settings.cacheMaxEntries * 2) {
+      // Keep the expiries of the keys the cache still holds (it evicts on its own, LRU or age).
+      const live = new Set<string>();
+      cache.deleteWhere((id) => {
+        live.add(id);
+        return false;
+      });
+      for (const id of expiries.keys()) if (!live.has(id)) expiries.delete(id);
+    }
+  }
+
+  function cached(row: OrgDataKeysTable): UnlockedDataKey | undefined {
+    const plaintext = cache.get(row.id);
+    if (!plaintext) return undefined;
+    return { row, plaintext, expiresAt: expiries.get(row.id) ?? clock() };
+  }
+
+  /** Whether the row was made under exactly the configuration that is active now. */
+  function isCurrent(row: OrgDataKeysTable, key: ActiveKey): boolean {
+    return (
+      row.key_id_used === key.keyId &&
+      row.config_version === key.version &&
+      row.config_type === key.type &&
+      row.context_key === settings.encryptionContextKey
+    );
+  }
+
+  async function decryptInto(orgId: string, row: OrgDataKeysTable): Promise<void> {
+    await decryptFlight.run(row.id, async () => {
+      let out: { plaintext: Buffer };
+      try {
+        out = await deps.gateway.decrypt(row.wrapped_key!, contextFor(row, orgId), row.key_arn);
+      } catch (err) {
+        // KMS refusing a blob it issued means the stored blob or its row was altered: not a key problem.
+        if (err instanceof KmsCallError && (err.kind === 'InvalidCiphertext' || err.kind === 'IncorrectKey')) {
+          throw dataIntegrityError('KMS refused the stored org data key', { dataKeyId: row.id });
+        }
+        throw await keyFailure(orgId, row.key_arn, settings, deps.keyErrors, err);
+      }
+      await deps.keyErrors?.success(orgId);
+      if (out.plaintext.length !== KEY_LENGTH) {
+        out.plaintext.fill(0);
+        throw dataIntegrityError('an org data key has the wrong length', { dataKeyId: row.id });
+      }
+      remember(row, out.plaintext);
+    });
+  }
+
+  /** The plaintext of a data key: from the cache, or from KMS Decrypt (which is where a revoked CMK stops reads). */
+  async function unlock(orgId: string, row: OrgDataKeysTable): Promise<UnlockedDataKey> {
+    if (row.shredded_at !== null || row.wrapped_key === null) throw dataShredded();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const hit = cached(row);
+      if (hit) return hit;
+      await decryptInto(orgId, row);
+    }
+    // Only reachable with a cache max age shorter than a KMS round trip.
+    throw new Error('the org data key left the cache as soon as it was put there; raise CONVAULT_KEY_CACHE_MAX_AGE_S');
+  }
+
+  /** Finds a data key of this configuration still inside its window (another node may have made it), or makes one. */
+  async function obtainActive(orgId: string, key: ActiveKey): Promise<OrgDataKeysTable> {
+    const now = clock();
+    const reusable = await dal.findReusableDataKey(orgId, {
+      keyIdUsed: key.keyId,
+      configVersion: key.version,
+      configType: key.type,
+      contextKey: settings.encryptionContextKey,
+      createdAfter: now - settings.rotateMs,
+      maxConversations: settings.maxConversations,
+    });
+    if (reusable) {
+      // Unlocked by the caller (unlock → cache or one shared Decrypt).
+      active.set(orgId, { row: reusable, conversations: reusable.conversations });
+      return reusable;
+    }
+    const generated = await withKeyErrors(orgId, key.keyId, settings, deps.keyErrors, () =>
+      deps.gateway.generateDataKey(key.keyId, { [settings.encryptionContextKey]: orgId }),
+    );
+    if (generated.plaintext.length !== KEY_LENGTH) {
+      generated.plaintext.fill(0);
+      throw new Error(`KMS returned a ${generated.plaintext.length}-byte data key; expected ${KEY_LENGTH}`);
+    }
+    const row: OrgDataKeysTable = {
+      id: randomUUID(),
+      org_id: orgId,
+      key_id_used: key.keyId,
+      key_arn: generated.keyArn,
+      config_type: key.type,
+      config_version: key.version,
+      context_key: settings.encryptionContextKey,
+      wrapped_key: generated.ciphertextBlob,
+      created_at: now,
+      conversations: 0,
+      rewrapped_at: null,
+      shredded_at: null,
+    };
+    try {
+      await dal.insertDataKey(row);
+    } catch (err) {
+      generated.plaintext.fill(0);
+      throw err;
+    }
+    remember(row, generated.plaintext);
+    active.set(orgId, { row, conversations: 0 });
+    return row;
+  }
+
+  return {
+    isCurrent,
+    unlock,
+
+    /**
+     * The data key for a new conversation key of the org, under the configuration active now. A
+     * data key made under an older configuration is never returned here.
+     */
+    async activeKey(orgId: string): Promise<{ key: ActiveKey; dataKey: UnlockedDataKey }> {
+      const key = await deps.keyConfigs.resolveActiveKey(orgId);
+      const current = active.get(orgId);
+      const fresh =
+        current !== undefined &&
+        isCurrent(current.row, key) &&
+        clock() < current.row.created_at + settings.rotateMs &&
+        current.conversations < settings.maxConversations;
+      if (fresh) {
+        const hit = cached(current.row);
+        if (hit) return { key, dataKey: hit };
+        // Its plaintext expired: before asking KMS again, re-read the row. Another node may have
+        // rewrapped it (new blob and key ARN) or shredded it since this node last looked.
+        const row = await dal.findDataKey(orgId, current.row.id);
+        if (row && row.shredded_at === null && row.wrapped_key !== null && active.get(orgId) === current) {
+          current.row = row;
+          current.conversations = Math.max(current.conversations, row.conversations);
+          if (current.conversations < settings.maxConversations) return { key, dataKey: await unlock(orgId, row) };
+        }
+        if (active.get(orgId) === current) active.delete(orgId);
+      }
+      const row = await generateFlight.run(`${orgId}\n${key.type}\n${key.version}\n${key.keyId}`, () => obtainActive(orgId, key));
+      return { key, dataKey: await unlock(orgId, row) };
+    },
+
+    /** Counts a conversation key made under the org's active data key (the row's counter is updated by the DAL). */
+    noteConversation(orgId: string, dataKeyId: string): void {
+      const current = active.get(orgId);
+      if (current && current.row.id === dataKeyId) current.conversations++;
+    },
+
+    /** Drops cached plaintexts of these data keys (e.g. after a shred), zeroing them. */
+    forget(dataKeyIds: Iterable<string>): void {
+      const ids = new Set(dataKeyIds);
+      cache.deleteWhere((id) => ids.has(id));
+      for (const id of ids) expiries.delete(id);
+      for (const [orgId, entry] of active) if (ids.has(entry.row.id)) active.delete(orgId);
+    },
+
+    /** Plaintext data keys held (including expired ones not yet pruned). */
+    get cachedCount(): number {
+      return cache.size;
+    },
+
+    clear(): void {
+      cache.clear();
+      expiries.clear();
+      active.clear();
+    },
+  };
+}

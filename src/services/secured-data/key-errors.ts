@@ -1,0 +1,115 @@
+import { KmsCallError } from '../../kms/kms-failure.js';
+import { regionOf } from '../../kms/kms-gateway.js';
+import { AppError } from '../errors.js';
+import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
+import { errorTypeFor, remediationFor } from '../keyconfig/remediation.js';
+
+/** What a KMS failure message needs to say what to change in AWS. */
+export interface KeyErrorSettings {
+  platformAccountId: string;
+  encryptionContextKey: string;
+  defaultRegion: string;
+}
+
+/** Failures of the platform side (KMS unreachable, throttled, failing) are 503; a key the customer made unusable is 424. */
+const TRANSIENT = new Set<KmsCallError['kind']>(['Unreachable', 'Throttled', 'Internal']);
+
+/**
+ * A KMS failure as the API reports it: 424 (the customer's key cannot be used: disabled, denied,
+ * gone, pending deletion) or 503 (KMS unreachable or throttling; try again), with errorType
+ * CustomerKeyNotFound or CustomerKeyUnavailable and the remediation sentence of the key configuration.
+ */
+export function customerKeyError(failure: KmsCallError, orgId: string, keyId: string, settings: KeyErrorSettings): AppError {
+  const accountId = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:(\d{12}):/.exec(keyId)?.[1];
+  const remediation = remediationFor(failure, {
+    orgId,
+    keyId,
+    platformAccountId: settings.platformAccountId,
+    encryptionContextKey: settings.encryptionContextKey,
+    region: regionOf(keyId, settings.defaultRegion),
+    ...(accountId ? { accountId } : {}),
+  });
+  const status = TRANSIENT.has(failure.kind) ? 503 : 424;
+  return new AppError(
+    status,
+    status === 503 ? 'customer.key.unreachable' : 'customer.key.error',
+    `The organization's KMS key cannot be used (${failure.awsName} on ${failure.operation}). ${remediation}`,
+    errorTypeFor(failure),
+    { keyId, awsError: failure.awsName, operation: failure.operation },
+  );
+}
+
+/** The lastError body stored on the key configuration (the same shape the Test reports). */
+export function lastErrorBody(err: AppError): Record<string, unknown> {
+  return {
+    message: err.message,
+    code: err.code,
+    ...(err.errorType ? { errorType: err.errorType } : {}),
+    ...(err.details?.awsError ? { awsError: err.details.awsError } : {}),
+  };
+}
+
+export type KeyErrorRecorder = ReturnType<typeof createKeyErrorRecorder>;
+
+/**
+ * Keeps the key configuration's lastError in step with real use of the key, cheaply: the database
+ * is written only when the state of an organization changes (first failure, a different failure,
+ * or the first success after a failure — and once per org per process, to clear an error another
+ * node or an earlier run left). Successful requests served from caches cost nothing.
+ */
+export function createKeyErrorRecorder(deps: { keyConfigs: Pick<KeyConfigService, 'recordLastError'> }) {
+  // orgId → signature of what the database holds as far as this process knows ('' = cleared).
+  const recorded = new Map<string, string>();
+
+  async function write(orgId: string, signature: string, body: Record<string, unknown> | null): Promise<void> {
+    if (recorded.get(orgId) === signature) return;
+    recorded.set(orgId, signature);
+    try {
+      await deps.keyConfigs.recordLastError(orgId, body);
+    } catch {
+      // Reporting must never turn a served request into a failure; retry on the next change.
+      recorded.delete(orgId);
+    }
+  }
+
+  return {
+    /** A KMS call for the org failed with this API error. */
+    async failure(orgId: string, err: AppError): Promise<void> {
+      const body = lastErrorBody(err);
+      await write(orgId, `${err.errorType}|${String(err.details?.awsError ?? '')}|${String(err.details?.keyId ?? '')}`, body);
+    },
+    /** A KMS call for the org succeeded. */
+    async success(orgId: string): Promise<void> {
+      await write(orgId, '', null);
+    },
+  };
+}
+
+/**
+ * A failed KMS call as the API error to throw: a KmsCallError becomes the 424/503 error (and is
+ * recorded as the configuration's lastError); anything else is returned unchanged.
+ */
+export async function keyFailure(orgId: string, keyId: string, settings: KeyErrorSettings, recorder: KeyErrorRecorder | undefined, err: unknown): Promise<unknown> {
+  if (!(err instanceof KmsCallError)) return err;
+  const appError = customerKeyError(err, orgId, keyId, settings);
+  await recorder?.failure(orgId, appError);
+  return appError;
+}
+
+/** Wraps a KMS call: a KmsCallError becomes the API error (and is recorded), a success clears the record. */
+export async function withKeyErrors<T>(
+  orgId: string,
+  keyId: string,
+  settings: KeyErrorSettings,
+  recorder: KeyErrorRecorder | undefined,
+  call: () => Promise<T>,
+): Promise<T> {
+  let result: T;
+  try {
+    result = await call();
+  } catch (err) {
+    throw await keyFailure(orgId, keyId, settings, recorder, err);
+  }
+  await recorder?.success(orgId);
+  return result;
+}

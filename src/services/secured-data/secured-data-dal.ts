@@ -1,0 +1,223 @@
+import type { Kysely } from 'kysely';
+import type { DialectName } from '../../store/database.js';
+import type { ConversationKeysTable, Database, OrgDataKeysTable, SecuredValuesTable } from '../../store/schema.js';
+
+export type SecuredDataDal = ReturnType<typeof createSecuredDataDal>;
+
+/** A conversation as one read sees it: its key row, the data key row it points to, and its values. */
+export interface ConversationSnapshot {
+  key: Pick<ConversationKeysTable, 'data_key_id' | 'wrapped'>;
+  /** undefined when the data key row is gone (shredded by deletion). */
+  dataKey: OrgDataKeysTable | undefined;
+  values: Array<Pick<SecuredValuesTable, 'name' | 'envelope'>>;
+}
+
+/** Every query takes the organization id: a row is only ever found within its org. */
+export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName) {
+  const dal = {
+    // ---- org data keys -------------------------------------------------------------------------
+
+    async insertDataKey(row: OrgDataKeysTable): Promise<void> {
+      await db.insertInto('org_data_keys').values(row).execute();
+    },
+
+    async findDataKey(orgId: string, id: string, executor: Kysely<Database> = db): Promise<OrgDataKeysTable | undefined> {
+      return executor.selectFrom('org_data_keys').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+    },
+
+    /** The newest live data key made under exactly this configuration, if it is still inside its window. */
+    async findReusableDataKey(
+      orgId: string,
+      q: { keyIdUsed: string; configVersion: number; configType: OrgDataKeysTable['config_type']; contextKey: string; createdAfter: number; maxConversations: number },
+    ): Promise<OrgDataKeysTable | undefined> {
+      return db
+        .selectFrom('org_data_keys')
+        .selectAll()
+        .where('org_id', '=', orgId)
+        .where('key_id_used', '=', q.keyIdUsed)
+        .where('config_version', '=', q.configVersion)
+        .where('config_type', '=', q.configType)
+        .where('context_key', '=', q.contextKey)
+        .where('created_at', '>', q.createdAfter)
+        .where('conversations', '<', q.maxConversations)
+        .where('shredded_at', 'is', null)
+        .where('wrapped_key', 'is not', null)
+        .orderBy('created_at', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+    },
+
+    // ---- conversation keys ---------------------------------------------------------------------
+
+    async findConversationKey(orgId: string, conversationId: string): Promise<{ key: ConversationKeysTable; dataKey: OrgDataKeysTable | undefined } | undefined> {
+      const key = await db
+        .selectFrom('conversation_keys')
+        .selectAll()
+        .where('org_id', '=', orgId)
+        .where('conversation_id', '=', conversationId)
+        .executeTakeFirst();
+      if (!key) return undefined;
+      return { key, dataKey: await dal.findDataKey(orgId, key.data_key_id) };
+    },
+
+    /**
+     * Inserts a new conversation key unless the conversation has one (the primary key decides a
+     * race: exactly one wins). The winner also counts the conversation on its data key — which must
+     * still be live: a data key shredded meanwhile (by another node) answers 'dataKeyGone', and the
+     * caller rolls back — and drops values a crash left behind after a shred (they belong to a
+     * destroyed key).
+     */
+    async insertConversationKey(trx: Kysely<Database>, row: ConversationKeysTable): Promise<'inserted' | 'exists' | 'dataKeyGone'> {
+      const res = await trx
+        .insertInto('conversation_keys')
+        .values(row)
+        .onConflict((oc) => oc.columns(['org_id', 'conversation_id']).doNothing())
+        .executeTakeFirst();
+      if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) return 'exists';
+      if (!(await dal.countConversation(trx, row.org_id, row.data_key_id))) return 'dataKeyGone';
+      await trx.deleteFrom('secured_values').where('org_id', '=', row.org_id).where('conversation_id', '=', row.conversation_id).execute();
+      return 'inserted';
+    },
+
+    /** Compare-and-swap of a conversation key (re-keying after a key configuration switch); the same answers as insert. */
+    async replaceConversationKey(trx: Kysely<Database>, expectedWrapped: Buffer, row: ConversationKeysTable): Promise<'inserted' | 'exists' | 'dataKeyGone'> {
+      const current = await dal.lockConversationKey(trx, row.org_id, row.conversation_id);
+      if (!current || !current.wrapped.equals(expectedWrapped)) return 'exists';
+      await trx
+        .updateTable('conversation_keys')
+        .set({ data_key_id: row.data_key_id, wrapped: row.wrapped, created_at: row.created_at })
+        .where('org_id', '=', row.org_id)
+        .where('conversation_id', '=', row.conversation_id)
+        .execute();
+      if (!(await dal.countConversation(trx, row.org_id, row.data_key_id))) return 'dataKeyGone';
+      return 'inserted';
+    },
+
+    /** The conversation key row, locked until the transaction ends on PostgreSQL (SQLite transactions are serial). */
+    async lockConversationKey(trx: Kysely<Database>, orgId: string, conversationId: string): Promise<{ wrapped: Buffer } | undefined> {
+      let q = trx.selectFrom('conversation_keys').select('wrapped').where('org_id', '=', orgId).where('conversation_id', '=', conversationId);
+      if (dialect === 'postgres') q = q.forUpdate();
+      const row = await q.executeTakeFirst();
+      return row ? { wrapped: Buffer.from(row.wrapped) } : undefined;
+    },
+
+    /** Counts one more conversation on a live data key; false when the data key is shredded or gone. */
+    async countConversation(trx: Kysely<Database>, orgId: string, dataKeyId: string): Promise<boolean> {
+      const res = await trx
+        .updateTable('org_data_keys')
+        .set((eb) => ({ conversations: eb('conversations', '+', 1) }))
+        .where('org_id', '=', orgId)
+        .where('id', '=', dataKeyId)
+        .where('shredded_at', 'is', null)
+        .executeTakeFirst();
+      return Number(res.numUpdatedRows) > 0;
+    },
+
+    /** Destroys the conversation key (crypto-shred). Returns whether there was one. */
+    async deleteConversationKey(orgId: string, conversationId: string): Promise<boolean> {
+      const res = await db.deleteFrom('conversation_keys').where('org_id', '=', orgId).where('conversation_id', '=', conversationId).executeTakeFirst();
+      return Number(res.numDeletedRows) > 0;
+    },
+
+    // ---- values --------------------------------------------------------------------------------
+
+    /** Key row, data key row and every value in one statement, so a concurrent re-key never mixes generations. */
+    async readConversation(orgId: string, conversationId: string): Promise<ConversationSnapshot | undefined> {
+      const rows = await db
+        .selectFrom('conversation_keys as k')
+        .leftJoin('org_data_keys as d', (j) => j.onRef('d.org_id', '=', 'k.org_id').onRef('d.id', '=', 'k.data_key_id'))
+        .leftJoin('secured_values as v', (j) => j.onRef('v.org_id', '=', 'k.org_id').onRef('v.conversation_id', '=', 'k.conversation_id'))
+        .select([
+          'k.data_key_id',
+          'k.wrapped',
+          'd.id as d_id',
+          'd.key_id_used as d_key_id_used',
+          'd.key_arn as d_key_arn',
+          'd.config_type as d_config_type',
+          'd.config_version as d_config_version',
+          'd.context_key as d_context_key',
+          'd.wrapped_key as d_wrapped_key',
+          'd.created_at as d_created_at',
+          'd.conversations as d_conversations',
+          'd.rewrapped_at as d_rewrapped_at',
+          'd.shredded_at as d_shredded_at',
+          'v.name',
+          'v.envelope',
+        ])
+        .where('k.org_id', '=', orgId)
+        .where('k.conversation_id', '=', conversationId)
+        .orderBy('v.name')
+        .execute();
+      const first = rows[0];
+      if (!first) return undefined;
+      const dataKey: OrgDataKeysTable | undefined =
+        first.d_id === null
+          ? undefined
+          : {
+              id: first.d_id,
+              org_id: orgId,
+              key_id_used: first.d_key_id_used!,
+              key_arn: first.d_key_arn!,
+              config_type: first.d_config_type!,
+              config_version: Number(first.d_config_version),
+              context_key: first.d_context_key!,
+              wrapped_key: first.d_wrapped_key === null ? null : Buffer.from(first.d_wrapped_key!),
+              created_at: Number(first.d_created_at),
+              conversations: Number(first.d_conversations),
+              rewrapped_at: first.d_rewrapped_at === null ? null : Number(first.d_rewrapped_at),
+              shredded_at: first.d_shredded_at === null ? null : Number(first.d_shredded_at),
+            };
+      const values = rows.filter((r) => r.name !== null).map((r) => ({ name: r.name!, envelope: Buffer.from(r.envelope!) }));
+      return { key: { data_key_id: first.data_key_id, wrapped: Buffer.from(first.wrapped) }, dataKey, values };
+    },
+
+    async listValues(trx: Kysely<Database>, orgId: string, conversationId: string): Promise<Array<Pick<SecuredValuesTable, 'name' | 'envelope'>>> {
+      const rows = await trx
+        .selectFrom('secured_values')
+        .select(['name', 'envelope'])
+        .where('org_id', '=', orgId)
+        .where('conversation_id', '=', conversationId)
+        .execute();
+      return rows.map((r) => ({ name: r.name, envelope: Buffer.from(r.envelope) }));
+    },
+
+    async upsertValues(trx: Kysely<Database>, rows: SecuredValuesTable[]): Promise<void> {
+      // Bounded by the 100-attribute limit; chunked anyway to stay under parameter limits.
+      for (let i = 0; i < rows.length; i += 50) {
+        await trx
+          .insertInto('secured_values')
+          .values(rows.slice(i, i + 50))
+          .onConflict((oc) => oc.columns(['org_id', 'conversation_id', 'name']).doUpdateSet((eb) => ({ envelope: eb.ref('excluded.envelope'), updated_at: eb.ref('excluded.updated_at') })))
+          .execute();
+      }
+    },
+
+    async deleteValues(trx: Kysely<Database>, orgId: string, conversationId: string, names?: string[]): Promise<number> {
+      if (names !== undefined && names.length === 0) return 0;
+      let q = trx.deleteFrom('secured_values').where('org_id', '=', orgId).where('conversation_id', '=', conversationId);
+      if (names !== undefined) q = q.where('name', 'in', names);
+      const res = await q.executeTakeFirst();
+      return Number(res.numDeletedRows);
+    },
+
+    async deleteAllValues(orgId: string, conversationId: string): Promise<number> {
+      return dal.deleteValues(db, orgId, conversationId);
+    },
+
+    async listNames(trx: Kysely<Database>, orgId: string, conversationId: string): Promise<string[]> {
+      const rows = await trx
+        .selectFrom('secured_values')
+        .select('name')
+        .where('org_id', '=', orgId)
+        .where('conversation_id', '=', conversationId)
+        .orderBy('name')
+        .execute();
+      return rows.map((r) => r.name);
+    },
+
+    transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+      return db.transaction().execute(fn);
+    },
+  };
+  return dal;
+}

@@ -1,0 +1,162 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseTargets } from './support/databases.js';
+import { configureOrgKey, createCustomerKey, orgWithCustomerKey, type CustomerKey } from './support/customer-keys.js';
+import { createOrgWithToken, createToken, startTestServer, type TestServer } from './support/runtime.js';
+
+const BASE = '/api/v2/conversations/keyconfigurations';
+
+async function waitForJob(server: TestServer, token: string, jobId: string, until: (job: any) => boolean = (j) => !['queued', 'running'].includes(j.state)) {
+  for (let i = 0; i < 600; i++) {
+    const res = await server.call('GET', `/api/v2/jobs/${jobId}`, { token });
+    if (until(res.body)) return res.body;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`job ${jobId} did not reach the expected state`);
+}
+
+async function writeConversations(server: TestServer, token: string, prefix: string, n: number) {
+  for (let i = 0; i < n; i++) {
+    const res = await server.call('PUT', `/api/v2/conversations/${prefix}-${i}/secureddata`, { token, body: { data: { card: `4111-${prefix}-${i}`, cvv: `${i}` } } });
+    if (res.status !== 200) throw new Error(`write failed: ${JSON.stringify(res.body)}`);
+  }
+}
+
+async function expectReadable(server: TestServer, token: string, prefix: string, n: number) {
+  for (let i = 0; i < n; i++) {
+    const res = await server.call('GET', `/api/v2/conversations/${prefix}-${i}/secureddata`, { token });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.data).toEqual({ card: `4111-${prefix}-${i}`, cvv: `${i}` });
+  }
+}
+
+for (const target of databaseTargets) {
+  describe.skipIf(!target.available)(`key lifecycle on ${target.name}`, () => {
+    let server: TestServer;
+    let org: { orgId: string; token: string; key: CustomerKey };
+    let configId: string;
+
+    beforeAll(async () => {
+      // One conversation per data key, so a handful of writes makes a handful of data keys.
+      server = await startTestServer(target.name, { CONVAULT_DATA_KEY_MAX_CONVERSATIONS: '1' });
+      org = await orgWithCustomerKey(server, 'Acme', createOrgWithToken);
+      configId = (await server.call('GET', BASE, { token: org.token })).body.entities[0].id;
+    });
+    afterAll(async () => server?.close());
+
+    it('rotates A → B: usage shows both, rewrap moves all to B, A is safe to retire and disabling it breaks nothing', async () => {
+      const a = org.key;
+      await writeConversations(server, org.token, 'a', 4);
+      const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+      await configureOrgKey(server, org.token, b.aliasArn);
+      await writeConversations(server, org.token, 'b', 2);
+
+      const before = await server.call('GET', `${BASE}/${configId}/usage`, { token: org.token });
+      expect(before.status).toBe(200);
+      const rowA = before.body.entities.find((r: any) => r.keyArn === a.keyArn);
+      const rowB = before.body.entities.find((r: any) => r.keyArn === b.keyArn);
+      expect(rowA).toMatchObject({ current: false, dataKeys: 4, conversations: 4, values: 8, safeToRetire: false });
+      expect(rowB).toMatchObject({ current: true, dataKeys: 2, conversations: 2, values: 4, safeToRetire: false });
+      expect(Date.parse(rowA.oldest)).toBeLessThanOrEqual(Date.parse(rowA.newest));
+
+      const started = await server.call('POST', `${BASE}/${configId}/rewrap`, { token: org.token });
+      expect(started.status).toBe(202);
+      expect(started.body.type).toBe('rewrap');
+      const job = await waitForJob(server, org.token, started.body.id);
+      expect(job).toMatchObject({ state: 'succeeded', total: 4, done: 4, failed: 0, errors: [], targetKeyArn: b.keyArn });
+      expect(job.startedAt).toBeDefined();
+      expect(job.finishedAt).toBeDefined();
+
+      const after = await server.call('GET', `${BASE}/${configId}/usage`, { token: org.token });
+      expect(after.body.entities.find((r: any) => r.keyArn === a.keyArn)).toMatchObject({ dataKeys: 0, conversations: 0, values: 0, safeToRetire: true, current: false });
+      expect(after.body.entities.find((r: any) => r.keyArn === b.keyArn)).toMatchObject({ dataKeys: 6, conversations: 6, values: 12, current: true, safeToRetire: false });
+
+      await a.disable();
+      server.runtime.services.securedData.clearCaches(); // every read below must go to KMS
+      await expectReadable(server, org.token, 'a', 4);
+      await expectReadable(server, org.token, 'b', 2);
+      await a.enable();
+
+      const audit = await server.call('GET', '/api/v2/audits?action=lifecycle.rewrap.*', { token: org.token });
+      expect(audit.body.entities.map((e: any) => e.action)).toEqual(expect.arrayContaining(['lifecycle.rewrap.started', 'lifecycle.rewrap.finished']));
+    });
+
+    it('reports data keys whose old key is disabled midway, skips them, loses nothing, and finishes on a re-POST once it is back', async () => {
+      const c = await createCustomerKey(server, { orgIds: [org.orgId] });
+      await configureOrgKey(server, org.token, c.aliasArn);
+      await writeConversations(server, org.token, 'c', 40);
+      const d = await createCustomerKey(server, { orgIds: [org.orgId] });
+      await configureOrgKey(server, org.token, d.aliasArn);
+
+      // Slow KMS Decrypt down so the key can be disabled while the job runs.
+      const faults = server.runtime.kms.localKms!.faults;
+      faults.set({ latencyMs: { Decrypt: 150 } });
+      const started = await server.call('POST', `${BASE}/${configId}/rewrap`, { token: org.token });
+      try {
+        await waitForJob(server, org.token, started.body.id, (j) => j.done >= 1 || !['queued', 'running'].includes(j.state));
+        await c.disable();
+      } finally {
+        faults.set({ latencyMs: {} });
+      }
+      const job = await waitForJob(server, org.token, started.body.id);
+      expect(job.state).toBe('failed');
+      expect(job.failed).toBeGreaterThan(0);
+      expect(job.done + job.failed).toBe(job.total);
+      expect(job.errors[0]).toMatchObject({ keyArn: c.keyArn, awsError: 'DisabledException' });
+      expect(job.errors[0].reason).toMatch(/disabled/);
+
+      await c.enable();
+      server.runtime.services.securedData.clearCaches();
+      await expectReadable(server, org.token, 'c', 40);
+      const again = await server.call('POST', `${BASE}/${configId}/rewrap`, { token: org.token });
+      const finished = await waitForJob(server, org.token, again.body.id);
+      expect(finished).toMatchObject({ state: 'succeeded', failed: 0 });
+      const usage = await server.call('GET', `${BASE}/${configId}/usage`, { token: org.token });
+      expect(usage.body.entities.find((r: any) => r.keyArn === c.keyArn)).toMatchObject({ dataKeys: 0, safeToRetire: true });
+      await c.disable();
+      server.runtime.services.securedData.clearCaches();
+      await expectReadable(server, org.token, 'c', 40);
+    });
+
+    it('shreds a time window: its conversations answer DataShredded, the others stay readable; a wrong confirm is refused', async () => {
+      await writeConversations(server, org.token, 'keep', 2);
+      await new Promise((r) => setTimeout(r, 5));
+      const from = new Date().toISOString();
+      await writeConversations(server, org.token, 'gone', 3);
+      const to = new Date(Date.now() + 1).toISOString();
+      await new Promise((r) => setTimeout(r, 5));
+
+      const wrong = await server.call('POST', `${BASE}/${configId}/shred`, { token: org.token, body: { from, to, confirm: 'acme' } });
+      expect(wrong.status).toBe(400);
+      expect(wrong.body.details.field).toBe('confirm');
+      const reversed = await server.call('POST', `${BASE}/${configId}/shred`, { token: org.token, body: { from: to, to: from, confirm: 'Acme' } });
+      expect(reversed.status).toBe(400);
+
+      const shred = await server.call('POST', `${BASE}/${configId}/shred`, { token: org.token, body: { from, to, confirm: 'Acme' } });
+      expect(shred.status).toBe(200);
+      expect(shred.body).toMatchObject({ dataKeys: 3, conversations: 3, values: 6 });
+      for (let i = 0; i < 3; i++) {
+        const res = await server.call('GET', `/api/v2/conversations/gone-${i}/secureddata`, { token: org.token });
+        expect(res.status).toBe(404);
+        expect(res.body.errorType).toBe('DataShredded');
+      }
+      await expectReadable(server, org.token, 'keep', 2);
+      const audit = await server.call('GET', '/api/v2/audits?action=lifecycle.shred', { token: org.token });
+      expect(audit.body.entities[0].details).toMatchObject({ dataKeys: 3, conversations: 3, values: 6 });
+    });
+
+    it('enforces permissions and hides other organizations\' configurations and jobs', async () => {
+      const viewer = await createToken(server, org.orgId, ['conversation:encryptionKey:view']);
+      expect((await server.call('GET', `${BASE}/${configId}/usage`, { token: viewer })).status).toBe(200);
+      expect((await server.call('POST', `${BASE}/${configId}/rewrap`, { token: viewer })).status).toBe(403);
+      expect((await server.call('POST', `${BASE}/${configId}/shred`, { token: viewer, body: { from: '2020-01-01T00:00:00Z', to: '2020-01-02T00:00:00Z', confirm: 'Acme' } })).status).toBe(403);
+
+      const started = await server.call('POST', `${BASE}/${configId}/rewrap`, { token: org.token });
+      await waitForJob(server, org.token, started.body.id);
+      const other = await createOrgWithToken(server, 'Other', ['conversation:encryptionKey:view', 'conversation:encryptionKey:edit']);
+      expect((await server.call('GET', `${BASE}/${configId}/usage`, { token: other.token })).status).toBe(404);
+      expect((await server.call('POST', `${BASE}/${configId}/rewrap`, { token: other.token })).status).toBe(404);
+      expect((await server.call('GET', `/api/v2/jobs/${started.body.id}`, { token: other.token })).status).toBe(404);
+      expect((await server.call('DELETE', `/api/v2/jobs/${started.body.id}`, { token: other.token })).status).toBe(404);
+    });
+  });
+}
