@@ -21,6 +21,7 @@ import { keyHealthRoutes } from './routes/key-health.js';
 import { lifecycleRoutes } from './routes/lifecycle.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { securedDataRoutes } from './routes/secured-data.js';
+import { webUiDistDir, webUiRoutes } from './routes/web-ui.js';
 
 export interface AppServices {
   auth: AuthService;
@@ -65,5 +66,7 @@ export async function buildApp({ services, bodyLimitBytes, logger, version }: Bu
   await app.register(lifecycleRoutes, { auth: services.auth, lifecycle: services.lifecycle, rewrap: services.rewrap });
   await app.register(securedDataRoutes, { auth: services.auth, securedData: services.securedData });
   await app.register(encryptionRoutes, { auth: services.auth, encryption: services.encryption });
+  // The admin UI at / (web/dist); without a build, / says how to build it and the API still serves.
+  await app.register(webUiRoutes, { distDir: webUiDistDir() });
   return app;
 }

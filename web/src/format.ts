@@ -1,0 +1,33 @@
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+export function formatDateTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : dateTime.format(date);
+}
+
+export function formatCount(n: number | null | undefined): string {
+  return typeof n === 'number' ? n.toLocaleString() : '—';
+}
+
+export function percent(done: number, total: number): number {
+  if (total <= 0) return 0;
+  return Math.min(100, Math.floor((done * 100) / total));
+}
+
+const STEP_LABELS: Record<string, string> = {
+  ArnSyntax: 'ARN syntax',
+  DescribeKey: 'Describe key',
+  GenerateDataKey: 'Generate data key',
+  EncryptTestData: 'Encrypt test data',
+  DecryptDataKey: 'Decrypt data key',
+  DecryptTestData: 'Decrypt test data',
+};
+
+export function stepLabel(step: string): string {
+  return STEP_LABELS[step] ?? step;
+}
+
+export function typeLabel(type: string): string {
+  return type === 'KmsSymmetric' ? 'AWS KMS Symmetric' : type === 'None' ? 'None (platform-managed key)' : type;
+}
