@@ -15,32 +15,50 @@ export const AAD_LABEL_VALUE = 'convault/value';
 // "\uFFFD" would share an AAD. Refuse instead: the string cannot be an id or a name anyway.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-function utf8(s: string, what: string): Buffer {
+// String.prototype.isWellFormed (V8 11+) answers the same question without a regex scan.
+const isWellFormed: (s: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: () => boolean }).isWellFormed === 'function'
+    ? (s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+    : (s) => !LONE_SURROGATE.test(s);
+
+function checkedByteLength(s: string, what: string): number {
   if (typeof s !== 'string') throw new TypeError(`${what} must be a string`);
-  if (LONE_SURROGATE.test(s)) {
+  if (!isWellFormed(s)) {
     throw new RangeError(`${what} is not well-formed Unicode (lone surrogate); reject it at the API boundary`);
   }
-  return Buffer.from(s, 'utf8');
+  return Buffer.byteLength(s, 'utf8');
 }
 
-function u32be(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n, 0); // throws past 2^32 - 1; no string that long reaches us
-  return b;
+// u32be(len(label)) || label || u8(version) is the same for every AAD of one use: built once.
+const prefixes = new Map<string, Buffer>();
+function prefixFor(label: string, version: number): Buffer {
+  const key = `${version}\u0000${label}`;
+  let prefix = prefixes.get(key);
+  if (!prefix) {
+    const n = checkedByteLength(label, 'AAD label');
+    prefix = Buffer.alloc(4 + n + 1);
+    prefix.writeUInt32BE(n, 0);
+    prefix.write(label, 4, 'utf8');
+    prefix.writeUInt8(version, 4 + n);
+    prefixes.set(key, prefix);
+  }
+  return prefix;
 }
 
 export function encodeAad(label: string, version: number, fields: readonly string[]): Buffer {
   if (!Number.isInteger(version) || version < 0 || version > 0xff) {
     throw new RangeError('AAD version must be one byte');
   }
-  const parts: Buffer[] = [];
-  const labelBytes = utf8(label, 'AAD label');
-  parts.push(u32be(labelBytes.length), labelBytes, Buffer.of(version));
+  const prefix = prefixFor(label, version);
+  const lengths = fields.map((field, i) => checkedByteLength(field, `AAD field ${i}`));
+  // One allocation, every byte written below (no uninitialised memory can leak into the AAD).
+  const out = Buffer.allocUnsafe(prefix.length + lengths.reduce((sum, n) => sum + 4 + n, 0));
+  let at = prefix.copy(out, 0);
   fields.forEach((field, i) => {
-    const bytes = utf8(field, `AAD field ${i}`);
-    parts.push(u32be(bytes.length), bytes);
+    at = out.writeUInt32BE(lengths[i]!, at); // throws past 2^32 - 1; no string that long reaches us
+    at += out.write(field, at, 'utf8');
   });
-  return Buffer.concat(parts);
+  return out;
 }
 
 export function conversationKeyAad(

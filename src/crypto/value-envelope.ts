@@ -11,7 +11,7 @@
 // conversation or org does not open.
 
 import { Buffer } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { valueAad } from './aad.js';
 import { aesGcmOpen, aesGcmSeal, assertKey, NONCE_LENGTH, TAG_LENGTH } from './aes-gcm.js';
 import { EnvelopeError } from './errors.js';
@@ -35,13 +35,19 @@ export interface SealValueInput {
 export function sealValue(input: SealValueInput): Buffer {
   assertKey(input.conversationKey, 'conversation key');
   if (!Buffer.isBuffer(input.plaintext)) throw new TypeError('plaintext must be a Buffer');
-  const nonce = input.nonce ?? randomBytes(NONCE_LENGTH);
+  // Every byte of `out` is written below: version, nonce, ciphertext, tag.
+  const out = Buffer.allocUnsafe(VALUE_ENVELOPE_OVERHEAD + input.plaintext.length);
+  out.writeUInt8(VALUE_ENVELOPE_VERSION, 0);
+  const nonce = out.subarray(NONCE_AT, CIPHERTEXT_AT);
+  if (input.nonce) {
+    if (input.nonce.length !== NONCE_LENGTH) throw new RangeError(`AES-GCM nonce must be a ${NONCE_LENGTH}-byte Buffer`);
+    input.nonce.copy(nonce);
+  } else {
+    randomFillSync(nonce);
+  }
   const aad = valueAad(VALUE_ENVELOPE_VERSION, input);
   const { ciphertext, tag } = aesGcmSeal(input.conversationKey, nonce, input.plaintext, aad);
 
-  const out = Buffer.alloc(VALUE_ENVELOPE_OVERHEAD + ciphertext.length);
-  out.writeUInt8(VALUE_ENVELOPE_VERSION, 0);
-  nonce.copy(out, NONCE_AT);
   ciphertext.copy(out, CIPHERTEXT_AT);
   tag.copy(out, CIPHERTEXT_AT + ciphertext.length);
   return out;
