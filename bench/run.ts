@@ -154,12 +154,12 @@ The six cases run in alternating 25 ms slices (${quick ? '0.7' : '2'} s per case
 ${r.rounds.map((m, i) => `| ${i + 1} | ${m.map((x) => rate(x)).join(' | ')} | ${(m[1]!.opsPerSecond / m[0]!.opsPerSecond).toFixed(2)} | ${(m[1]!.opsPerSecond / m[3]!.opsPerSecond).toFixed(1)} |`).join('\n')}
 
 What (b) adds to (a): building the AAD (length-prefixed label, version, org id, conversation id,
-name — with a well-formed-Unicode check of each), the envelope's version byte and layout, the
+name — with a well-formed-Unicode check of each, in one allocation), the envelope's version byte and layout, the
 key-cache lookup (LRU bookkeeping, a copy of the key in its own allocation so an eviction can never
 zero a key in use, the comparison with the stored key row, a zeroing afterwards), the all-zero-key
 check, UTF-8 conversion and zeroing of the plaintext. (b₀) splits that: the envelope code of
 \`src/crypto\` alone runs at b₀/a = ${b0OverA.toFixed(2)} of (a) — AAD building with a Unicode check of
-each field and several small allocations, and a zero-filled off-heap allocation per envelope — and
+each field, the envelope written into one buffer, the key checks — and
 the service layer (two cache lookups, strings) keeps b/b₀ = ${bOverB0.toFixed(2)} of that. On this shared,
 loaded machine the ratios move by ±0.1 between runs; the per-block figures are above.${
     r.bOverA >= TARGETS.bOverA
@@ -167,10 +167,9 @@ loaded machine the ratios move by ±0.1 between runs; the per-block figures are 
       : `
 
 **b/a target missed** in this run (${r.bOverA.toFixed(2)} < ${TARGETS.bOverA}). Reason: most of the gap is the envelope
-code of \`src/crypto\` itself (b₀/a above); the service layer adds the rest. What would close it, in
-\`src/crypto\` (not changed by this benchmark's author): allocate the envelope with \`Buffer.allocUnsafe\`
-(every byte is written) and build the AAD in one allocation without a per-call regular expression
-for ASCII ids — a scratch version of exactly that measured about +0.1 of (a) on this machine.`
+code of \`src/crypto\` itself (b₀/a above) — two AES-GCM contexts per round trip are the same as in (a), so what
+remains is the AAD, the envelope layout and the checks — and the service layer adds the rest; the per-block
+figures show how much of the miss is load from elsewhere on the machine.`
   }
 What it saves against (c): the ESDK message format (header with the encryption context and the
 encrypted data key, HKDF per message, key commitment, framing) and its stream machinery. (b′) shows

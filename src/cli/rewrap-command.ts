@@ -3,6 +3,7 @@ import { loadConfig } from '../config.js';
 import { ensurePlatformKey } from '../kms/platform-key.js';
 import { platformKmsClients } from '../server/kms-setup.js';
 import { openConvaultDatabase } from '../server/runtime.js';
+import { keyConfigSettings, rewrapSettings } from '../server/service-settings.js';
 import { createAuditService } from '../services/audit/audit-service.js';
 import { notFound } from '../services/errors.js';
 import { createKeyConfigDal } from '../services/keyconfig/keyconfig-dal.js';
@@ -42,13 +43,7 @@ export function registerRewrapCommand(program: Command): void {
             audit,
             testLimiter: createRateLimiter({ limit: 1, windowMs: 60_000 }),
             platformKeyArn: await ensurePlatformKey(kms.clientForRegion(config.kms.region), { create: false }),
-            settings: {
-              platformAccountId: config.kms.platformAccountId,
-              encryptionContextKey: config.kms.encryptionContextKey,
-              allowedRegions: config.kms.allowedRegions,
-              defaultRegion: config.kms.region,
-              refreshMs: config.configRefreshMs,
-            },
+            settings: keyConfigSettings(config),
           });
           const dal = createLifecycleDal(db);
           const rewrap = createRewrapService({
@@ -57,7 +52,7 @@ export function registerRewrapCommand(program: Command): void {
             keyConfigs,
             audit,
             forgetDataKeys: () => undefined, // the CLI caches no keys
-            settings: { concurrency: 8, leaseMs: 10_000, batchSize: 200, platformAccountId: config.kms.platformAccountId, defaultRegion: config.kms.region, encryptionContextKey: config.kms.encryptionContextKey },
+            settings: rewrapSettings(config),
           });
           const caller = { orgId: opts.org, principalId: 'cli:rewrap', principalName: 'convault rewrap', permissions: new Set<never>() };
           const started = await rewrap.start(caller);

@@ -28,6 +28,7 @@ import type { Database } from '../store/schema.js';
 import { VERSION } from '../version.js';
 import { buildApp, type AppServices } from './app.js';
 import { setupKms, type KmsSetup } from './kms-setup.js';
+import { keyConfigSettings, rewrapSettings } from './service-settings.js';
 
 /** The composition root: opens the store, wires every service once, and serves HTTP. */
 export interface Runtime {
@@ -66,13 +67,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     audit,
     testLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
     platformKeyArn: kms.platformKeyArn,
-    settings: {
-      platformAccountId: config.kms.platformAccountId,
-      encryptionContextKey: config.kms.encryptionContextKey,
-      allowedRegions: config.kms.allowedRegions,
-      defaultRegion: config.kms.region,
-      refreshMs: config.configRefreshMs,
-    },
+    settings: keyConfigSettings(config),
   });
 
   // Customer secured data and Encrypt/Decrypt Data (src/services/secured-data, src/services/encryption).
@@ -104,14 +99,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     keyConfigs,
     audit,
     forgetDataKeys,
-    settings: {
-      concurrency: 8,
-      leaseMs: 10_000,
-      batchSize: 200,
-      platformAccountId: config.kms.platformAccountId,
-      defaultRegion: config.kms.region,
-      encryptionContextKey: config.kms.encryptionContextKey,
-    },
+    settings: rewrapSettings(config),
     logger: { error: (obj, msg) => app.log.error(obj, msg) },
   });
   const lifecycle = createLifecycleService({ dal: lifecycleDal, keyConfigDal: createKeyConfigDal(db), keyConfigs, orgDal, gateway: kms.gateway, audit, forgetDataKeys });

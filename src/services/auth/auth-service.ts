@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { AuditService } from '../audit/audit-service.js';
 import { AppError, badRequest, forbidden, unauthorized } from '../errors.js';
 import type { OrgDal } from '../orgs/org-dal.js';
 import { isPermission, type Permission } from './permissions.js';
@@ -26,7 +27,7 @@ export interface AuthServiceDeps {
   tokenDal: Pick<TokenDal, 'insertToken' | 'findActiveByHash'>;
   orgDal: Pick<OrgDal, 'findOrganization' | 'insertPrincipal'>;
   /** Token creation is an audit event of the token's organization (never the token itself). */
-  audit?: { record(event: { orgId: string; principal: string; action: string; target?: string; outcome: 'success' | 'failure'; details?: Record<string, unknown> }, executor?: any): Promise<unknown> };
+  audit?: Pick<AuditService, 'record'>;
   clock?: () => number;
 }
 

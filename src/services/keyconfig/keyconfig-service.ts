@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { AuditService } from '../audit/audit-service.js';
 import type { Caller } from '../auth/auth-service.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import type { KmsGateway } from '../../kms/kms-gateway.js';
 import { platformKeyPolicyStatements } from '../../kms/key-policy.js';
-import type { KeyConfigurationsTable } from '../../store/schema.js';
+import type { Kysely } from 'kysely';
+import type { Database, KeyConfigurationsTable } from '../../store/schema.js';
 import { parseAliasArn } from './alias-arn.js';
 import type { KeyConfigDal } from './keyconfig-dal.js';
 import { KEY_CONFIG_BASE_PATH, toHistoryModel, toKeyConfigModel, type KeyConfigBody, type KeyConfigModel } from './keyconfig-model.js';
@@ -15,12 +17,8 @@ export type ActiveKey =
   | { type: 'KmsSymmetric'; keyId: string; version: number }
   | { type: 'None'; keyId: string; version: number };
 
-export interface AuditRecorder {
-  record(
-    event: { orgId: string; principal: string; action: string; target?: string; outcome: 'success' | 'failure'; details?: Record<string, unknown> },
-    executor?: any,
-  ): Promise<unknown>;
-}
+/** What services need of the audit trail: appending an event (optionally inside their transaction). */
+export type AuditRecorder = Pick<AuditService, 'record'>;
 
 export interface KeyConfigSettings {
   platformAccountId: string;
@@ -94,7 +92,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
     );
   }
 
-  async function audit(caller: Caller, action: string, target: string, outcome: 'success' | 'failure', details: Record<string, unknown>, executor?: unknown) {
+  async function audit(caller: Caller, action: string, target: string, outcome: 'success' | 'failure', details: Record<string, unknown>, executor?: Kysely<Database>) {
     await deps.audit.record({ orgId: caller.orgId, principal: caller.principalId, action, target, outcome, details: { principalName: caller.principalName, ...details } }, executor);
   }
 
