@@ -85,7 +85,7 @@ export function createKeyCache<K extends string>(options: KeyCacheOptions): KeyC
         return undefined;
       }
       entry.uses++;
-      const copy = Buffer.alloc(entry.value.length);
+      const copy = Buffer.allocUnsafeSlow(entry.value.length); // its own memory (never the shared pool), filled by the copy below
       entry.value.copy(copy);
       if (maxUses !== undefined && entry.uses >= maxUses) {
         evict(key, entry);

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type RawBuilder } from 'kysely';
 
 /** Queries on the local KMS tables. No rules here: the operations decide what may change. */
 
@@ -39,6 +39,18 @@ export type KeyStore = ReturnType<typeof createKeyStore>;
 export function createKeyStore(anyDb: Kysely<any>) {
   const db = anyDb as Kysely<LocalKmsDatabase>;
 
+  // The reads every cryptographic request makes, compiled once: for a fixed query, building and
+  // compiling it with Kysely on every call is pure overhead (for the alias read about half again its
+  // run time on SQLite). Placeholders follow the dialect. (Kysely's SQLite driver still prepares the
+  // statement on each run; it offers no statement cache.)
+  const selectKeyById = compiledOnce(db, sql<KeyRow>`select * from localkms_keys where key_id = ${''}`);
+  // The alias and its key's row in one round trip (alias names are unique per account and region).
+  const selectKeyByAlias = compiledOnce(
+    db,
+    sql<KeyRow>`select * from localkms_keys where key_id =
+      (select target_key_id from localkms_aliases where account_id = ${''} and region = ${''} and alias_name = ${''})`,
+  );
+
   async function getMeta(name: string): Promise<string | undefined> {
     const row = await db.selectFrom('localkms_meta').select('value').where('name', '=', name).executeTakeFirst();
     return row?.value;
@@ -50,7 +62,13 @@ export function createKeyStore(anyDb: Kysely<any>) {
     },
 
     async findKey(keyId: string): Promise<KeyRow | undefined> {
-      const row = await db.selectFrom('localkms_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
+      const row = (await selectKeyById([keyId])).rows[0];
+      return row && normalizeKey(row);
+    },
+
+    /** The row of the key an alias targets; undefined when there is no such alias (or, never in practice, no such key). */
+    async findKeyByAlias(accountId: string, region: string, aliasName: string): Promise<KeyRow | undefined> {
+      const row = (await selectKeyByAlias([accountId, region, aliasName])).rows[0];
       return row && normalizeKey(row);
     },
 
@@ -173,6 +191,12 @@ export function createKeyStore(anyDb: Kysely<any>) {
       return (await getMeta(name))!;
     },
   };
+}
+
+/** A query whose SQL is fixed, compiled for the database's dialect once and run with fresh parameters (in the order they appear). */
+function compiledOnce<R>(db: Kysely<any>, query: RawBuilder<R>): (parameters: unknown[]) => Promise<{ rows: R[] }> {
+  const text = query.compile(db).sql;
+  return (parameters) => db.executeQuery<R>(CompiledQuery.raw(text, parameters));
 }
 
 // SQLite hands back numbers as they were stored; PostgreSQL int8 is parsed to Number by the store's

@@ -8,6 +8,7 @@ import { ADMIN_PREFIX, handleAdminRequest } from './admin-endpoint.js';
 import { dispatch } from './dispatch.js';
 import { KmsError } from './errors.js';
 import { FaultController, type OutageMode } from './fault-controller.js';
+import { KeyMaterialCache } from './key-material-cache.js';
 import { createKeyStore, type KeyStore } from './key-store.js';
 import { localKmsMigrations } from './migrations.js';
 import { PrincipalDirectory } from './principals.js';
@@ -57,6 +58,7 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
   const store = createKeyStore(opts.db);
   await checkRootKey(store, rootKey);
 
+  const materials = new KeyMaterialCache();
   const faults = new FaultController();
   const inFlight = new Set<http.ServerResponse>();
   const server = http.createServer((req, res) => {
@@ -74,7 +76,8 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
     let operation = '?';
     try {
       if (faults.outage !== 'none') throw new KmsError('ServiceUnavailableException', 'The local KMS is in an injected outage.', 503);
-      if (req.method !== 'POST' || new URL(url, 'http://localhost').pathname !== '/') {
+      // `/` as the SDK sends it needs no URL parsing; anything else (a query string, …) is parsed.
+      if (req.method !== 'POST' || (url !== '/' && new URL(url, 'http://localhost').pathname !== '/')) {
         throw new KmsError('UnknownOperationException', 'The local KMS answers POST / with X-Amz-Target: TrentService.<Operation>.', 404);
       }
       const body = await readBody(req);
@@ -85,7 +88,7 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
       if (faults.shouldThrottle(operation)) {
         throw new KmsError('ThrottlingException', 'You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.');
       }
-      const result = await dispatch(operation, parseJsonBody(body), { store, rootKey, caller, now: clock() });
+      const result = await dispatch(operation, parseJsonBody(body), { store, rootKey, materials, caller, now: clock() });
       sendResult(res, result);
     } catch (err) {
       if (err instanceof KmsError) return sendError(res, err);
@@ -119,6 +122,7 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
       await faults.settled().catch(() => undefined);
       faults.dispose();
       await stopListening(server, inFlight);
+      materials.clear();
       rootKey.fill(0);
     },
   };

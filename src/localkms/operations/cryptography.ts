@@ -13,7 +13,7 @@ import {
   requiredString,
   type Input,
 } from './input.js';
-import { arnOf, authorize, keyMaterial, liveKey, requireEnabled, resolveKey, type OperationContext } from './key-access.js';
+import { arnOf, authorize, keyMaterial, liveKeyOf, requireEnabled, resolveKey, type OperationContext } from './key-access.js';
 
 /**
  * Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext. Checks run in the
@@ -127,12 +127,13 @@ async function blobKey(ctx: OperationContext, blob: Buffer, keyIdParam: string |
     if (err instanceof InvalidBlobError) throw invalidCiphertext();
     throw err;
   }
+  // One read of the key's row serves every check of this request (unknown, deleted, the KeyId pin).
   const known = await ctx.store.findKey(blobKeyId);
   if (!known) throw invalidCiphertext();
-  const key = await liveKey(ctx, blobKeyId);
+  const key = await liveKeyOf(ctx, known);
   if (!key || key.region !== ctx.caller.region) throw new KmsError('NotFoundException', `Key '${arnOf(known)}' does not exist`);
   if (keyIdParam !== undefined) {
-    const named = await resolveKey(ctx, keyIdParam, ANY_KEY);
+    const named = await resolveKey(ctx, keyIdParam, ANY_KEY, key);
     if (named.key_id !== key.key_id) {
       throw new KmsError(
         'IncorrectKeyException',
@@ -157,13 +158,9 @@ function invalidCiphertext(): KmsError {
   return new KmsError('InvalidCiphertextException', 'The ciphertext is invalid, or the encryption context does not match the one it was encrypted with.');
 }
 
+/** `use` runs synchronously on the key's (cached, shared) material and must not keep or alter it. */
 function withMaterial<T>(ctx: OperationContext, key: KeyRow, use: (material: Buffer) => T): T {
-  const material = keyMaterial(ctx, key);
-  try {
-    return use(material);
-  } finally {
-    material.fill(0);
-  }
+  return use(keyMaterial(ctx, key));
 }
 
 function requireSymmetricAlgorithm(input: Input, field: string): void {

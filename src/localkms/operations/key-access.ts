@@ -1,5 +1,6 @@
 import { accountRootArn, aliasArn, keyArn, parseKeyIdentifier } from '../arns.js';
 import { KmsError } from '../errors.js';
+import type { KeyMaterialCache } from '../key-material-cache.js';
 import type { KeyRow, KeyStore } from '../key-store.js';
 import { evaluateKeyPolicy, parseKeyPolicy, PolicyDocumentError, type ParsedPolicy } from '../policy-evaluator.js';
 import type { AuthenticatedCaller } from '../request-auth.js';
@@ -10,6 +11,8 @@ import { epochSeconds } from './input.js';
 export interface OperationContext {
   store: KeyStore;
   rootKey: Buffer;
+  /** Opened material per key id (immutable per key); see key-material-cache.ts. */
+  materials: KeyMaterialCache;
   caller: AuthenticatedCaller;
   now: number;
 }
@@ -31,8 +34,11 @@ export function arnOf(key: KeyRow): string {
  * Turns a KeyId parameter into a live key as AWS does: key ids and alias names are looked up in the
  * caller's account and region; ARNs name their own account (when cross-account use is allowed) but
  * must be in the caller's region. Anything the caller cannot see is a NotFoundException.
+ *
+ * `readInThisRequest`: a live key row this request has already read (Decrypt's blob key), used
+ * instead of reading the same row again when the identifier names that key.
  */
-export async function resolveKey(ctx: OperationContext, identifier: string, opts: ResolveOptions): Promise<KeyRow> {
+export async function resolveKey(ctx: OperationContext, identifier: string, opts: ResolveOptions, readInThisRequest?: KeyRow): Promise<KeyRow> {
   const id = parseKeyIdentifier(identifier);
   if (!opts.aliases && (id.kind === 'aliasName' || id.kind === 'aliasArn')) {
     throw new KmsError('NotFoundException', `Invalid keyId ${identifier}: this operation takes a key id or key ARN, not an alias.`);
@@ -42,26 +48,54 @@ export async function resolveKey(ctx: OperationContext, identifier: string, opts
   const foreign = region !== ctx.caller.region || (accountId !== ctx.caller.accountId && !opts.crossAccount);
 
   let keyId: string;
+  let key: KeyRow | undefined;
   if (id.kind === 'aliasName' || id.kind === 'aliasArn') {
-    const alias = foreign ? undefined : await ctx.store.findAlias(accountId, region, id.aliasName);
-    if (!alias) throw new KmsError('NotFoundException', `Alias ${aliasArn(region, accountId, id.aliasName)} is not found.`);
-    keyId = alias.target_key_id;
+    if (foreign) throw aliasNotFound(region, accountId, id.aliasName);
+    const target = await aliasTarget(ctx.store, accountId, region, id.aliasName);
+    keyId = target.keyId;
+    key = await liveKeyOf(ctx, target.row);
   } else {
     keyId = id.keyId;
+    if (foreign) throw notFoundIn(region, accountId, keyId);
+    key = readInThisRequest?.key_id === keyId ? readInThisRequest : await liveKey(ctx, keyId);
   }
-  const notFound = () => new KmsError('NotFoundException', `Key '${keyArn(region, accountId, keyId)}' does not exist`);
-  if (foreign) throw notFound();
-  const key = await liveKey(ctx, keyId);
-  if (!key || key.account_id !== accountId || key.region !== region) throw notFound();
+  if (!key || key.account_id !== accountId || key.region !== region) throw notFoundIn(region, accountId, keyId);
   return key;
+}
+
+/** The key an alias names, its row read in the same query (by alias is how convault names keys on every call). */
+async function aliasTarget(store: KeyStore, accountId: string, region: string, aliasName: string): Promise<{ keyId: string; row: KeyRow | undefined }> {
+  const row = await store.findKeyByAlias(accountId, region, aliasName);
+  if (row) return { keyId: row.key_id, row };
+  // Nothing: tell a missing alias (the usual case) from an alias whose key row is missing.
+  const alias = await store.findAlias(accountId, region, aliasName);
+  if (!alias) throw aliasNotFound(region, accountId, aliasName);
+  return { keyId: alias.target_key_id, row: undefined };
+}
+
+function aliasNotFound(region: string, accountId: string, aliasName: string): KmsError {
+  return new KmsError('NotFoundException', `Alias ${aliasArn(region, accountId, aliasName)} is not found.`);
+}
+
+function notFoundIn(region: string, accountId: string, keyId: string): KmsError {
+  return new KmsError('NotFoundException', `Key '${keyArn(region, accountId, keyId)}' does not exist`);
 }
 
 /** The key unless it is unknown or deleted; a key whose deletion window has passed is deleted now. */
 export async function liveKey(ctx: OperationContext, keyId: string): Promise<KeyRow | undefined> {
-  const key = await ctx.store.findKey(keyId);
-  if (!key || key.key_state === 'Deleted') return undefined;
+  return liveKeyOf(ctx, await ctx.store.findKey(keyId));
+}
+
+/** liveKey for a row already read in this request. */
+export async function liveKeyOf(ctx: OperationContext, key: KeyRow | undefined): Promise<KeyRow | undefined> {
+  if (!key) return undefined;
+  if (key.key_state === 'Deleted') {
+    ctx.materials.forget(key.key_id);
+    return undefined;
+  }
   if (key.key_state === 'PendingDeletion' && key.deletion_date !== null && key.deletion_date <= ctx.now) {
     await ctx.store.purgeKey(key.key_id, ctx.now);
+    ctx.materials.forget(key.key_id);
     return undefined;
   }
   return key;
@@ -98,11 +132,16 @@ export function requireNotPendingDeletion(key: KeyRow): void {
   if (key.key_state === 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${arnOf(key)} is pending deletion.`);
 }
 
-/** The key's AES-256 material, opened under the root key. The caller zeroes it when done. */
+/**
+ * The key's AES-256 material, opened under the root key — once per key and process (the cache hands
+ * it out only for a row carrying the same sealed bytes; see key-material-cache.ts). The buffer is
+ * shared: use it synchronously, never alter or zero it.
+ */
 export function keyMaterial(ctx: OperationContext, key: KeyRow): Buffer {
-  if (!key.material) throw new KmsError('KMSInternalException', `${arnOf(key)} has no key material.`, 500);
+  const sealed = key.material;
+  if (!sealed) throw new KmsError('KMSInternalException', `${arnOf(key)} has no key material.`, 500);
   try {
-    return openWithRootKey(ctx.rootKey, materialLabel(key.key_id), key.material);
+    return ctx.materials.get(key.key_id, sealed, () => openWithRootKey(ctx.rootKey, materialLabel(key.key_id), sealed));
   } catch (err) {
     if (err instanceof RootKeyError) {
       throw new KmsError('KMSInternalException', 'The local KMS cannot open the key material: the root key does not match the stored keys.', 500);
