@@ -197,7 +197,7 @@ for (const target of databaseTargets) {
       expect(res.body.organizationId).toBe(orgId);
       const [use, describe] = res.body.statement;
       expect(use.Principal.AWS).toBe('arn:aws:iam::444455556666:root');
-      expect(use.Action).toEqual(['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey*']);
+      expect(use.Action).toEqual(['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*']);
       expect(use.Condition.StringEquals['kms:EncryptionContext:convault-organization-id']).toBe(orgId);
       expect(describe.Action).toBe('kms:DescribeKey');
 

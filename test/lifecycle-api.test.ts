@@ -87,9 +87,9 @@ for (const target of databaseTargets) {
       const d = await createCustomerKey(server, { orgIds: [org.orgId] });
       await configureOrgKey(server, org.token, d.aliasArn);
 
-      // Slow KMS Decrypt down so the key can be disabled while the job runs.
+      // Slow the rewrap's KMS calls down so the key can be disabled while the job runs.
       const faults = server.runtime.kms.localKms!.faults;
-      faults.set({ latencyMs: { Decrypt: 150 } });
+      faults.set({ latencyMs: { ReEncrypt: 150, Decrypt: 150 } });
       const started = await server.call('POST', `${BASE}/${configId}/rewrap`, { token: org.token });
       try {
         await waitForJob(server, org.token, started.body.id, (j) => j.done >= 1 || !['queued', 'running'].includes(j.state));

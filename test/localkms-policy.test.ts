@@ -120,11 +120,13 @@ describe('platform statement: the org id in the condition vs another org id', ()
     const aliasArn = `arn:aws:kms:${REGION}:${CUSTOMER}:alias/contact-center-describe`;
     expect((await platform.send(new DescribeKeyCommand({ KeyId: aliasArn }))).KeyMetadata?.Arn).toBe(key.Arn);
     expect((await rejection(platform.send(new GetKeyPolicyCommand({ KeyId: key.Arn })))).name).toBe('NotFoundException'); // not cross-account
-    // ReEncrypt* is not in the platform statement: rotation goes through Decrypt + Encrypt.
+    // ReEncrypt* is in the platform statement, under the same org condition as the other uses.
     const ctx = { [CTX]: 'org-a' };
     const blob = (await platform.send(new EncryptCommand({ KeyId: key.Arn, Plaintext: Buffer.from('x'), EncryptionContext: ctx }))).CiphertextBlob;
     const reEncrypt = new ReEncryptCommand({ CiphertextBlob: blob, SourceEncryptionContext: ctx, DestinationKeyId: key.Arn, DestinationEncryptionContext: ctx });
-    expect((await rejection(platform.send(reEncrypt))).name).toBe('AccessDeniedException');
+    expect((await platform.send(reEncrypt)).KeyId).toBe(key.Arn);
+    const toOtherOrg = new ReEncryptCommand({ CiphertextBlob: blob, SourceEncryptionContext: ctx, DestinationKeyId: key.Arn, DestinationEncryptionContext: { [CTX]: 'org-b' } });
+    expect((await rejection(platform.send(toOtherOrg))).name).toBe('AccessDeniedException');
   });
 
   it('resolves alias names and bare key ids in the caller account, ARNs in theirs', async () => {

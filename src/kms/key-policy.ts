@@ -1,9 +1,10 @@
 /**
  * Key policy documents convault asks customers to put on their KMS keys.
  *
- * The platform may use a customer's key only for that customer's organizations: Encrypt, Decrypt and
- * GenerateDataKey* are allowed only when the encryption context pair `<ctxKey>: <orgId>` names one of
- * them. kms:DescribeKey takes no encryption context in AWS, so a `kms:EncryptionContext:` condition
+ * The platform may use a customer's key only for that customer's organizations: Encrypt, Decrypt,
+ * GenerateDataKey* and ReEncrypt* are allowed only when the encryption context pair `<ctxKey>: <orgId>`
+ * names one of them. ReEncrypt* grants nothing Decrypt + Encrypt do not already grant, but lets a
+ * rewrap move a data key in one KMS call with the plaintext never leaving KMS. kms:DescribeKey takes no encryption context in AWS, so a `kms:EncryptionContext:` condition
  * can never hold for it; it therefore gets its own statement without the condition (DescribeKey
  * reveals metadata only — state, ARN, key spec — never uses the key). Granting DescribeKey is
  * optional: without it the platform cannot check a key's state ahead of use.
@@ -30,7 +31,7 @@ export interface PlatformStatementOptions {
   orgIds: string[];
 }
 
-export const PLATFORM_USAGE_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey*'] as const;
+export const PLATFORM_USAGE_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'] as const;
 
 /** Lets the platform account use the key, but only with the encryption context of the given organizations. */
 export function platformKeyPolicyStatement({ platformAccountId, encryptionContextKey, orgIds }: PlatformStatementOptions): KeyPolicyStatement {
