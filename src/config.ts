@@ -17,7 +17,8 @@ const envSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL (leave it unset for the embedded SQLite database)')
     .optional(),
   CONVAULT_BOOTSTRAP_TOKEN: z.string().min(16, 'must be at least 16 characters').max(512).optional(),
-  CONVAULT_KMS_ENDPOINT: z.url('must be an http(s) URL of an AWS-compatible KMS').optional(),
+  // "aws": AWS KMS's own regional endpoints with the SDK's default credentials.
+  CONVAULT_KMS_ENDPOINT: z.union([z.literal('aws'), z.url('must be "aws" or an http(s) URL of an AWS-compatible KMS')]).optional(),
   CONVAULT_LOCAL_KMS_PORT: port.optional(),
   CONVAULT_LOCAL_KMS_ROOT_KEY: z
     .string()
@@ -57,7 +58,7 @@ export interface Config {
   databaseUrl?: string;
   bootstrapToken?: string;
   kms: {
-    /** External AWS-compatible endpoint; undefined → start the embedded local KMS. */
+    /** "aws" (AWS KMS, regional endpoints) or an AWS-compatible endpoint URL; undefined → start the embedded local KMS. */
     endpoint?: string;
     localPort: number;
     localRootKeyHex?: string;

@@ -34,3 +34,21 @@ export function createKmsClient(opts: KmsClientOptions): KMS {
     ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
   });
 }
+
+/**
+ * A client for AWS KMS itself (or any KMS reached with real AWS credentials): credentials come from
+ * the SDK's default provider chain (environment, web identity, instance or task role).
+ */
+export function createAwsKmsClient(opts: { endpoint?: string; region: string; maxAttempts?: number }): KMS {
+  return new KMS({
+    region: opts.region,
+    ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+    ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
+  });
+}
+
+/** A local KMS is only ever reached on loopback; anything else is treated as real AWS. */
+export function isLoopbackEndpoint(endpoint: string): boolean {
+  const host = new URL(endpoint).hostname;
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { Config } from '../config.js';
-import { createKmsClient } from '../kms/client-factory.js';
+import { createAwsKmsClient, createKmsClient, isLoopbackEndpoint } from '../kms/client-factory.js';
 import { createKmsGateway, type KmsGateway } from '../kms/kms-gateway.js';
 import { createKmsMetrics, type KmsMetrics } from '../kms/kms-metrics.js';
 import { DEMO_ACCOUNT_ID, ensureDemoCustomerKey } from '../kms/demo-key.js';
@@ -28,7 +28,10 @@ export function platformKmsClients(config: Config, endpoint: string) {
   const clientForRegion = (region: string): KMSClient => {
     let client = clients.get(region);
     if (!client) {
-      client = createKmsClient({ endpoint, region, accessKeyId: config.kms.platformAccountId });
+      // The local KMS takes the platform account id as its access key id; AWS takes real credentials.
+      if (endpoint === 'aws') client = createAwsKmsClient({ region });
+      else if (isLoopbackEndpoint(endpoint)) client = createKmsClient({ endpoint, region, accessKeyId: config.kms.platformAccountId });
+      else client = createAwsKmsClient({ endpoint, region });
       clients.set(region, client);
     }
     return client;
