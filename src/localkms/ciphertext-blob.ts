@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { randomBytesFromPool } from './random-pool.js';
 
 /**
  * The local KMS's CiphertextBlob. AWS's format is opaque and undocumented; this one is specific to
@@ -29,7 +30,7 @@ export function readBlobKeyId(blob: Buffer): string {
 
 export function sealBlob(material: Buffer, keyId: string, plaintext: Buffer, context: Record<string, string>): Buffer {
   const header = encodeHeader(keyId);
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = randomBytesFromPool(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', material, nonce);
   cipher.setAAD(Buffer.concat([header, encodeEncryptionContext(context)]));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);

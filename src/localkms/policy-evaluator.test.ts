@@ -84,7 +84,9 @@ describe('key policy evaluation', () => {
       ['kms:Decrypt', {}, 'ImplicitDeny'],
       ['kms:Decrypt', { other: 'org-a' }, 'ImplicitDeny'],
       ['kms:Decrypt', { [CTX]: 'ORG-A' }, 'ImplicitDeny'],
-      ['kms:ReEncryptFrom', { [CTX]: 'org-a' }, 'ImplicitDeny'],
+      // The helper grants ReEncrypt* under the same org condition as the other uses (commit 495aa6d).
+      ['kms:ReEncryptFrom', { [CTX]: 'org-a' }, 'Allow'],
+      ['kms:ReEncryptTo', { [CTX]: 'org-c' }, 'ImplicitDeny'],
       ['kms:PutKeyPolicy', undefined, 'ImplicitDeny'],
       ['kms:DescribeKey', undefined, 'Allow'],
     ])('platform %s with %j → %s', (action, encryptionContext, decision) => {

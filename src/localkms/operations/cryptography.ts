@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { InvalidBlobError, openBlob, readBlobKeyId, sealBlob } from '../ciphertext-blob.js';
 import { KmsError, validationError } from '../errors.js';
 import type { KeyRow } from '../key-store.js';
+import { randomBytesFromPool } from '../random-pool.js';
 import {
   encryptionContext,
   optionalBoolean,
@@ -109,7 +109,7 @@ async function makeDataKey(input: Input, ctx: OperationContext, action: string) 
   authorize(ctx, key, action, context);
   requireEnabled(key);
   dryRun(input);
-  const dataKey = randomBytes(numberOfBytes ?? (keySpec === 'AES_128' ? 16 : 32));
+  const dataKey = randomBytesFromPool(numberOfBytes ?? (keySpec === 'AES_128' ? 16 : 32));
   const blob = withMaterial(ctx, key, (m) => sealBlob(m, key.key_id, dataKey, context));
   return { key, dataKey, blob };
 }
