@@ -187,7 +187,7 @@ export function createLifecycleDal(db: Kysely<Database>) {
         .where('lease_owner', '=', owner)
         .where('state', '=', 'running')
         .execute();
-      const row = await db.selectFrom('jobs').select(['lease_owner', 'cancel_requested', 'state']).where('id', '=', id).executeTakeFirst();
+      const row = await db.selectFrom('jobs').select(['lease_owner', 'cancel_requested', 'state']).where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
       return { held: row?.lease_owner === owner && row.state === 'running', cancelRequested: row?.cancel_requested === 1 };
     },
     async finishJob(orgId: string, id: string, owner: string, state: 'succeeded' | 'failed' | 'cancelled', progress: Pick<JobsTable, 'done' | 'failed' | 'errors'>, at: number): Promise<void> {
