@@ -84,7 +84,7 @@ describe('key policy evaluation', () => {
       ['kms:Decrypt', {}, 'ImplicitDeny'],
       ['kms:Decrypt', { other: 'org-a' }, 'ImplicitDeny'],
       ['kms:Decrypt', { [CTX]: 'ORG-A' }, 'ImplicitDeny'],
-      // The helper grants ReEncrypt* under the same org condition as the other uses (commit 495aa6d).
+      // The helper grants ReEncrypt* under the same org condition as the other uses (src/kms/key-policy.ts).
       ['kms:ReEncryptFrom', { [CTX]: 'org-a' }, 'Allow'],
       ['kms:ReEncryptTo', { [CTX]: 'org-c' }, 'ImplicitDeny'],
       ['kms:PutKeyPolicy', undefined, 'ImplicitDeny'],
