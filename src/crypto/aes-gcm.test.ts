@@ -1,17 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
+import { envelopeErrorCode } from './test-helpers.js';
 import { aesGcmOpen, aesGcmSeal } from './aes-gcm.js';
-import { EnvelopeError, type EnvelopeErrorCode } from './errors.js';
-
-function envelopeErrorCode(fn: () => unknown): EnvelopeErrorCode | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof EnvelopeError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 const h = (s: string) => Buffer.from(s, 'hex');
 

@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { envelopeErrorCode, flipBit, arbitraryKey, arbitraryId } from './test-helpers.js';
 import {
   generateConversationKey,
   unwrapConversationKey,
@@ -9,26 +10,9 @@ import {
   WRAPPED_KEY_LENGTH,
   WRAPPED_KEY_VERSION,
 } from './conversation-key.js';
-import { EnvelopeError, type EnvelopeErrorCode } from './errors.js';
 
-function envelopeErrorCode(fn: () => unknown): EnvelopeErrorCode | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof EnvelopeError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
-
-function flipBit(bytes: Buffer, bit: number): Buffer {
-  const out = Buffer.from(bytes);
-  out[bit >> 3] ^= 1 << (bit & 7);
-  return out;
-}
-
-const key = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b)).filter((b) => b.some((x) => x !== 0));
-const id = fc.string({ unit: 'binary', maxLength: 40 });
+const key = arbitraryKey;
+const id = arbitraryId;
 const ids = fc.record({ orgId: id, conversationId: id, dataKeyId: id });
 
 describe('wrapped conversation key', () => {

@@ -2,27 +2,11 @@ import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EnvelopeError, type EnvelopeErrorCode } from './errors.js';
+import { envelopeErrorCode, flipBit, arbitraryKey, arbitraryId } from './test-helpers.js';
 import { openValue, sealValue, VALUE_ENVELOPE_OVERHEAD } from './value-envelope.js';
 
-function envelopeErrorCode(fn: () => unknown): EnvelopeErrorCode | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof EnvelopeError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
-
-function flipBit(bytes: Buffer, bit: number): Buffer {
-  const out = Buffer.from(bytes);
-  out[bit >> 3] ^= 1 << (bit & 7);
-  return out;
-}
-
-const key = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b)).filter((b) => b.some((x) => x !== 0));
-const id = fc.string({ unit: 'binary', maxLength: 40 });
+const key = arbitraryKey;
+const id = arbitraryId;
 const ids = fc.record({ orgId: id, conversationId: id, name: id });
 const textPlaintext = fc.string({ unit: 'binary', maxLength: 32_000, size: 'medium' }).map((s) => Buffer.from(s, 'utf8'));
 const bytePlaintext = fc.uint8Array({ maxLength: 4096 }).map((b) => Buffer.from(b));
