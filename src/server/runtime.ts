@@ -61,8 +61,9 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
   const kms = await setupKms(config, database);
   const demoKeyAliasArn = bootstrap.orgId ? await kms.ensureDemoKey(bootstrap.orgId) : undefined;
+  const keyConfigDal = createKeyConfigDal(db);
   const keyConfigs = createKeyConfigService({
-    dal: createKeyConfigDal(db),
+    dal: keyConfigDal,
     gateway: kms.gateway,
     audit,
     testLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
@@ -102,12 +103,12 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     settings: rewrapSettings(config),
     logger: { error: (obj, msg) => app.log.error(obj, msg) },
   });
-  const lifecycle = createLifecycleService({ dal: lifecycleDal, keyConfigDal: createKeyConfigDal(db), keyConfigs, orgDal, gateway: kms.gateway, audit, forgetDataKeys });
+  const lifecycle = createLifecycleService({ dal: lifecycleDal, keyConfigDal, keyConfigs, orgDal, gateway: kms.gateway, audit, forgetDataKeys });
 
   // Key health: background probes of every customer key, one node at a time (docs/KEY_HEALTH.md).
   const keyHealth = createKeyHealthService({
     dal: createKeyHealthDal(db),
-    keyConfigDal: createKeyConfigDal(db),
+    keyConfigDal,
     keyConfigs,
     gateway: kms.gateway,
     audit,
