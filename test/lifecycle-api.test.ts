@@ -1,3 +1,4 @@
+import { DeleteAliasCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseTargets } from './support/databases.js';
 import { configureOrgKey, createCustomerKey, orgWithCustomerKey, type CustomerKey } from './support/customer-keys.js';
@@ -157,6 +158,53 @@ for (const target of databaseTargets) {
       expect((await server.call('POST', `${BASE}/${configId}/rewrap`, { token: other.token })).status).toBe(404);
       expect((await server.call('GET', `/api/v2/jobs/${started.body.id}`, { token: other.token })).status).toBe(404);
       expect((await server.call('DELETE', `/api/v2/jobs/${started.body.id}`, { token: other.token })).status).toBe(404);
+    });
+
+    it('cancels a running job with DELETE, keeping what it rewrapped', async () => {
+      const e = await createCustomerKey(server, { orgIds: [org.orgId] });
+      await configureOrgKey(server, org.token, e.aliasArn);
+      await writeConversations(server, org.token, 'e', 40);
+      const f = await createCustomerKey(server, { orgIds: [org.orgId] });
+      await configureOrgKey(server, org.token, f.aliasArn);
+
+      const faults = server.runtime.kms.localKms!.faults;
+      faults.set({ latencyMs: { ReEncrypt: 150, Decrypt: 150 } });
+      let job;
+      try {
+        const started = await server.call('POST', `${BASE}/${configId}/rewrap`, { token: org.token });
+        await waitForJob(server, org.token, started.body.id, (j) => j.done >= 1 || !['queued', 'running'].includes(j.state));
+        const viewer = await createToken(server, org.orgId, ['conversation:encryptionKey:view']);
+        expect((await server.call('DELETE', `/api/v2/jobs/${started.body.id}`, { token: viewer })).status).toBe(403);
+        const cancel = await server.call('DELETE', `/api/v2/jobs/${started.body.id}`, { token: org.token });
+        expect(cancel.status).toBe(200);
+        job = await waitForJob(server, org.token, started.body.id);
+      } finally {
+        faults.set({ latencyMs: {} });
+      }
+      expect(job.state).toBe('cancelled');
+      expect(job.done).toBeGreaterThan(0);
+      expect(job.done).toBeLessThan(job.total);
+      const usage = await server.call('GET', `${BASE}/${configId}/usage`, { token: org.token });
+      expect(usage.body.entities.find((r: any) => r.keyArn === f.keyArn).dataKeys).toBeGreaterThanOrEqual(job.done);
+      server.runtime.services.securedData.clearCaches();
+      await expectReadable(server, org.token, 'e', 40);
+      const audit = await server.call('GET', '/api/v2/audits?action=lifecycle.rewrap.cancel', { token: org.token });
+      expect(audit.body.entities).toHaveLength(1);
+    });
+
+    it('fails a job whose target key is gone, saying why, and loses nothing', async () => {
+      const g = await createCustomerKey(server, { orgIds: [org.orgId] });
+      await configureOrgKey(server, org.token, g.aliasArn);
+      const before = (await server.call('GET', `${BASE}/${configId}/usage`, { token: org.token })).body.entities;
+      await g.client.send(new DeleteAliasCommand({ AliasName: g.aliasName }));
+      const started = await server.call('POST', `${BASE}/${configId}/rewrap`, { token: org.token });
+      const job = await waitForJob(server, org.token, started.body.id);
+      expect(job.state).toBe('failed');
+      expect(job.errors[0].keyArn).toBe(g.aliasArn);
+      expect(job.errors[0].reason).toMatch(/not found/i);
+      const after = (await server.call('GET', `${BASE}/${configId}/usage`, { token: org.token })).body.entities;
+      const total = (rows: any[]) => rows.reduce((n, r) => n + r.dataKeys, 0);
+      expect(total(after)).toBe(total(before));
     });
   });
 }
