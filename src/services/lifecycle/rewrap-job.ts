@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { KmsCallError, classifyKmsError } from '../../kms/kms-failure.js';
 import type { KmsGateway } from '../../kms/kms-gateway.js';
+import { isStoreUnavailable } from '../../store/store-faults.js';
 import type { JobsTable } from '../../store/schema.js';
 import { remediationFor } from '../keyconfig/remediation.js';
 import type { AuditRecorder } from '../keyconfig/keyconfig-service.js';
@@ -84,6 +85,8 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
       rewrapped.push(row.id);
       done++;
     } catch (err) {
+      // A database outage is no fault of this data key: the run stops, and the job resumes later.
+      if (isStoreUnavailable(err)) throw err;
       const failure = err instanceof KmsCallError ? err : classifyKmsError(err, 'Rewrap');
       failed++;
       if (errors.length < MAX_ERRORS_KEPT) {
@@ -110,9 +113,13 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
   const maybeBeat = () => {
     if (beating || clock() - lastBeatAt < PROGRESS_MS) return;
     lastBeatAt = clock();
+    // A failed beat is not fatal here: the heartbeat after the batch tells whether the lease is still held.
     beating = dal
       .heartbeat(orgId, job.id, deps.nodeId, progress(), clock() + settings.leaseMs)
-      .then((b) => void (beat = b))
+      .then(
+        (b) => void (beat = b),
+        () => undefined,
+      )
       .finally(() => (beating = undefined));
   };
 
