@@ -68,6 +68,8 @@ async function openPostgres<DB>(rawUrl: string, schemaOption: string | undefined
     connectionString: url,
     max,
     connectionTimeoutMillis: connectTimeoutMs,
+    // Names convault's sessions in pg_stat_activity, for operators (and for terminating them).
+    application_name: 'convault',
     // Finds connections a network fault left half-open, instead of waiting on them forever.
     keepAlive: true,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
