@@ -1,7 +1,8 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from './process.js';
 
@@ -49,12 +50,17 @@ export function privatePostgresSkipReason(): string | undefined {
 }
 
 const asRoot = process.getuid?.() === 0;
+const execFileAsync = promisify(execFile);
 
-function runAsPostgres(bin: string, args: string[], opts: { allowFailure?: boolean } = {}): void {
+/** Runs a server command without blocking the event loop, so a test's clients keep running meanwhile. */
+async function runAsPostgres(bin: string, args: string[], opts: { allowFailure?: boolean } = {}): Promise<void> {
   const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
-  const res = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 60_000 });
-  if (res.status !== 0 && !opts.allowFailure) {
-    throw new Error(`${path.basename(bin)} ${args.join(' ')} failed (${res.status}): ${res.stderr || res.stdout}`);
+  try {
+    await execFileAsync(cmd, argv, { encoding: 'utf8', timeout: 60_000 });
+  } catch (err) {
+    if (opts.allowFailure) return;
+    const e = err as { code?: unknown; stderr?: string; stdout?: string };
+    throw new Error(`${path.basename(bin)} ${args.join(' ')} failed (${String(e.code)}): ${e.stderr || e.stdout}`);
   }
 }
 
@@ -69,7 +75,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     fs.chownSync(dir, uid, gid);
   }
   fs.chmodSync(dir, 0o700);
-  runAsPostgres(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '--no-instructions', '-E', 'UTF8']);
+  await runAsPostgres(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '--no-instructions', '-E', 'UTF8']);
   const port = await freePort();
   // Small and quick: no fsync (the data is thrown away), loopback and the private socket only.
   const serverOptions = [
@@ -82,26 +88,26 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     `-c shared_buffers=16MB`,
     `-c max_connections=40`,
   ].join(' ');
-  const pgCtl = (action: string, ...extra: string[]) =>
+  const pgCtl = (action: string, ...extra: string[]): Promise<void> =>
     runAsPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-l', path.join(dir, 'server.log'), '-o', serverOptions, '-w', '-t', '30', ...extra, action]);
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
 
-  pgCtl('start');
+  await pgCtl('start');
   let running = true;
   return {
     url,
     port,
     dir,
     async stop() {
-      pgCtl('stop', '-m', 'fast');
+      await pgCtl('stop', '-m', 'fast');
       running = false;
     },
     async start() {
-      pgCtl('start');
+      await pgCtl('start');
       running = true;
     },
     async restart() {
-      pgCtl('restart', '-m', 'fast');
+      await pgCtl('restart', '-m', 'fast');
       running = true;
     },
     async query(text, values) {
@@ -114,7 +120,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       }
     },
     async destroy() {
-      if (running) runAsPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop'], { allowFailure: true });
+      if (running) await runAsPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop'], { allowFailure: true });
       running = false;
       fs.rmSync(dir, { recursive: true, force: true });
     },
