@@ -32,7 +32,7 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
   /** SQLite: how long a writer waits for another writer's lock before the query fails as busy. */
   busyTimeoutMs?: number;
-  /** PostgreSQL: how long to wait for a connection (a new one, or a free one from the pool). */
+  /** PostgreSQL: how long opening a new connection may take before it counts as unreachable. */
   connectTimeoutMs?: number;
 }
 
@@ -64,10 +64,18 @@ async function openPostgres<DB>(rawUrl: string, schemaOption: string | undefined
   parsed.searchParams.delete('schema');
   const url = parsed.toString();
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+  // The connect timeout goes to each new connection only: pg-pool would apply its own option to
+  // waiting for a free connection too, and a burst of requests queued behind a busy pool is load,
+  // not an outage.
+  class TimedConnectClient extends pg.Client {
+    constructor(config?: pg.ClientConfig) {
+      super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+    }
+  }
   const pool = new pg.Pool({
+    Client: TimedConnectClient,
     connectionString: url,
     max,
-    connectionTimeoutMillis: connectTimeoutMs,
     // Names convault's sessions in pg_stat_activity, for operators (and for terminating them).
     application_name: 'convault',
     // Finds connections a network fault left half-open, instead of waiting on them forever.
