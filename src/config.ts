@@ -45,6 +45,7 @@ const envSchema = z.object({
   CONVAULT_WEBHOOK_URL: z.url().optional(),
   CONVAULT_WEBHOOK_SECRET: z.string().min(16).optional(),
   CONVAULT_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
+  CONVAULT_SQLITE_BUSY_TIMEOUT_MS: positiveInt.default(5000),
   CONVAULT_DEMO_KEY: z.enum(['true', 'false']).default('true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -74,6 +75,8 @@ export interface Config {
   testRateLimitPerMinute: number;
   webhook?: { url: string; secret?: string };
   bodyLimitBytes: number;
+  /** SQLite: how long a write waits for another writer before it fails with 503 (store busy). */
+  sqliteBusyTimeoutMs: number;
   demoKey: boolean;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
@@ -123,6 +126,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
     testRateLimitPerMinute: e.CONVAULT_TEST_RATE_LIMIT_PER_MIN,
     webhook: e.CONVAULT_WEBHOOK_URL ? { url: e.CONVAULT_WEBHOOK_URL, secret: e.CONVAULT_WEBHOOK_SECRET } : undefined,
     bodyLimitBytes: e.CONVAULT_BODY_LIMIT_BYTES,
+    sqliteBusyTimeoutMs: e.CONVAULT_SQLITE_BUSY_TIMEOUT_MS,
     demoKey: e.CONVAULT_DEMO_KEY === 'true',
     logLevel: e.LOG_LEVEL,
   };

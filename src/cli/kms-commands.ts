@@ -211,7 +211,7 @@ export async function serveLocalKms(
 ): Promise<{ kms: LocalKms; location: string; close(): Promise<void> }> {
   const config = loadConfig(process.env, { CONVAULT_LOCAL_KMS_PORT: opts.port });
   const host = opts.host ?? '127.0.0.1';
-  const database = await openDatabase<any>({ url: config.databaseUrl, dataDir: config.dataDir, fileName: 'localkms.db' });
+  const database = await openDatabase<any>({ url: config.databaseUrl, dataDir: config.dataDir, fileName: 'localkms.db', busyTimeoutMs: config.sqliteBusyTimeoutMs });
   let kms: LocalKms;
   try {
     kms = await startLocalKms({
@@ -231,6 +231,7 @@ export async function serveLocalKms(
   if (!['127.0.0.1', '::1', 'localhost'].includes(host)) {
     writeErr(cmd, `warning: the local KMS trusts 12-digit access key ids without a signature check; it is now reachable beyond this machine (${host})\n`);
   }
+  database.setLogger({ warn: (obj, msg) => writeErr(cmd, `${msg} ${JSON.stringify(obj)}\n`) });
   writeOut(cmd, `local KMS serving at ${kms.url} (keys in ${database.location}); stop with Ctrl-C\n`);
   return {
     kms,

@@ -5,6 +5,7 @@
 export type KmsErrorType =
   | 'AccessDeniedException'
   | 'AlreadyExistsException'
+  | 'DependencyTimeoutException'
   | 'DisabledException'
   | 'DryRunOperationException'
   | 'IncompleteSignatureException'

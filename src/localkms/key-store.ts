@@ -1,4 +1,5 @@
 import { CompiledQuery, sql, type Kysely, type RawBuilder } from 'kysely';
+import { inTransaction } from '../store/transactions.js';
 
 /** Queries on the local KMS tables. No rules here: the operations decide what may change. */
 
@@ -116,7 +117,7 @@ export function createKeyStore(anyDb: Kysely<any>) {
 
     /** Deletes a key whose window has passed: material erased, aliases dropped, a tombstone left. */
     async purgeKey(keyId: string, now: number): Promise<void> {
-      await db.transaction().execute(async (trx) => {
+      await inTransaction(db, async (trx) => {
         const r = await trx
           .updateTable('localkms_keys')
           .set({ key_state: 'Deleted', material: null, policy: '{}', updated_at: now })

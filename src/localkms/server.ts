@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { DialectName } from '../store/database.js';
 import { runMigrations } from '../store/migrate.js';
+import { isStoreUnavailable } from '../store/store-faults.js';
 import { ADMIN_PREFIX, handleAdminRequest } from './admin-endpoint.js';
 import { dispatch } from './dispatch.js';
 import { KmsError } from './errors.js';
@@ -92,6 +93,11 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
       sendResult(res, result);
     } catch (err) {
       if (err instanceof KmsError) return sendError(res, err);
+      if (isStoreUnavailable(err)) {
+        // The database is down or busy: a retryable 503, as AWS KMS answers when a dependency fails.
+        logger?.warn(`local KMS: ${operation} failed, database unavailable (${err.reason}${err.driverCode ? `, ${err.driverCode}` : ''})`);
+        return sendError(res, new KmsError('DependencyTimeoutException', 'The system timed out while trying to fulfill the request. You can retry the request.', 503));
+      }
       // Messages only: request bodies and key material never reach the log.
       logger?.warn(`local KMS: internal error in ${operation}: ${(err as Error).message}`);
       sendError(res, new KmsError('KMSInternalException', 'Internal error in the local KMS.', 500));

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { createAuditService } from '../services/audit/audit-service.js';
@@ -23,6 +22,7 @@ import { createOrgDal } from '../services/orgs/org-dal.js';
 import { createOrgService } from '../services/orgs/org-service.js';
 import { openDatabase, type DatabaseHandle } from '../store/database.js';
 import { runMigrations } from '../store/migrate.js';
+import { pingStore } from '../store/ping.js';
 import { convaultMigrations } from '../store/migrations/index.js';
 import type { Database } from '../store/schema.js';
 import { VERSION } from '../version.js';
@@ -44,7 +44,7 @@ export interface Runtime {
 }
 
 export async function openConvaultDatabase(config: Config): Promise<DatabaseHandle<Database>> {
-  const database = await openDatabase<Database>({ url: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase<Database>({ url: config.databaseUrl, dataDir: config.dataDir, busyTimeoutMs: config.sqliteBusyTimeoutMs });
   await runMigrations(database.db, database.dialect, convaultMigrations);
   return database;
 }
@@ -101,7 +101,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     audit,
     forgetDataKeys,
     settings: rewrapSettings(config),
-    logger: { error: (obj, msg) => app.log.error(obj, msg) },
+    logger: { error: (obj, msg) => app.log.error(obj, msg), warn: (obj, msg) => app.log.warn(obj, msg) },
   });
   const lifecycle = createLifecycleService({ dal: lifecycleDal, keyConfigDal, keyConfigs, orgDal, gateway: kms.gateway, audit, forgetDataKeys });
 
@@ -129,7 +129,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     },
   });
 
-  const services: AppServices = { auth, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: async () => void (await sql`select 1`.execute(db)) };
+  const services: AppServices = { auth, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: () => pingStore(db, 2000) };
   const app = await buildApp({
     services,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -139,6 +139,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
     },
   });
+  database.setLogger({ warn: (obj, msg) => app.log.warn(obj, msg) });
   const address = await app.listen({ port: config.port, host: config.host });
   const port = (app.server.address() as { port: number }).port;
   const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../services/errors.js';
+import { StoreUnavailableError } from '../../store/store-faults.js';
 
 /** The one error body every endpoint answers with. */
 export interface ErrorBody {
@@ -25,6 +26,9 @@ export function toErrorBody(err: AppError, contextId: string): ErrorBody {
 /** Maps whatever was thrown to an AppError; unknown errors become a 500 that reveals nothing. */
 export function classifyError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  if (err instanceof StoreUnavailableError) {
+    return new AppError(503, 'service.unavailable', err.message, 'StoreUnavailable', { reason: err.reason, retryAfterSeconds: err.retryAfterSeconds });
+  }
   const e = err as FastifyError & { validation?: Array<{ instancePath?: string; message?: string; params?: Record<string, unknown> }> };
   if (e.validation) {
     const first = e.validation[0];
@@ -50,8 +54,11 @@ export function classifyError(err: unknown): AppError {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const appError = classifyError(err);
-    if (appError.status >= 500) request.log.error({ err }, 'request failed');
-    if (appError.status === 429 && appError.details?.retryAfterSeconds !== undefined) {
+    if (err instanceof StoreUnavailableError) {
+      // Expected during an outage and logged once per request, without a stack: the cause is the database.
+      request.log.warn({ reason: err.reason, driverCode: err.driverCode }, 'request failed: database unavailable');
+    } else if (appError.status >= 500) request.log.error({ err }, 'request failed');
+    if ((appError.status === 429 || appError.status === 503) && appError.details?.retryAfterSeconds !== undefined) {
       void reply.header('retry-after', String(appError.details.retryAfterSeconds));
     }
     return reply.status(appError.status).send(toErrorBody(appError, request.id));

@@ -7,6 +7,7 @@ import { createAuditDal } from './audit-dal.js';
 import { decodeCursor, encodeCursor, isActionName, MAX_ACTION_LENGTH, parseActionFilter, parseLimit } from './audit-query.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
 import type { AuditEvent, AuditEventInput, AuditListOptions, AuditPage, AuditVerification, UnsealedAuditEvent } from './types.js';
+import { inTransaction } from '../../store/transactions.js';
 
 export interface AuditServiceDeps {
   db: Kysely<Database>;
@@ -69,7 +70,7 @@ export function createAuditService({ db, clock = Date.now }: AuditServiceDeps) {
       // Validate before taking the head lock, so a bad event costs no one any waiting.
       const input = prepareInput(event);
       if (executor?.isTransaction) return append(executor, input);
-      return (executor ?? db).transaction().execute((trx) => append(trx, input));
+      return inTransaction(executor ?? db, (trx) => append(trx, input));
     },
 
     /** Newest first, one page; `nextCursor` is present when older events match. */

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, KeyHealthTable } from '../../store/schema.js';
 import type { ProtectedKey } from './probe.js';
+import { inTransaction } from '../../store/transactions.js';
 
 export type KeyHealthDal = ReturnType<typeof createKeyHealthDal>;
 
@@ -113,7 +114,7 @@ export function createKeyHealthDal(db: Kysely<Database>) {
     },
 
     transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-      return db.transaction().execute(fn);
+      return inTransaction(db, fn);
     },
   };
 }

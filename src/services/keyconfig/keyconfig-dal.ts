@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, KeyConfigurationHistoryTable, KeyConfigurationsTable } from '../../store/schema.js';
+import { inTransaction } from '../../store/transactions.js';
 
 export type KeyConfigDal = ReturnType<typeof createKeyConfigDal>;
 
@@ -57,7 +58,7 @@ export function createKeyConfigDal(db: Kysely<Database>) {
         .execute();
     },
     transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-      return db.transaction().execute(fn);
+      return inTransaction(db, fn);
     },
   };
 }

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, JobsTable, OrgDataKeysTable } from '../../store/schema.js';
+import { inTransaction } from '../../store/transactions.js';
 
 export type LifecycleDal = ReturnType<typeof createLifecycleDal>;
 
@@ -98,7 +99,7 @@ export function createLifecycleDal(db: Kysely<Database>) {
 
     /** Destroys the data keys created in [from, to): their blobs are gone, so KMS can never unwrap them again. */
     async shredWindow(orgId: string, from: number, to: number, at: number): Promise<{ ids: string[]; conversations: number; values: number }> {
-      return db.transaction().execute(async (trx) => {
+      return inTransaction(db, async (trx) => {
         const rows = await trx
           .selectFrom('org_data_keys')
           .select('id')

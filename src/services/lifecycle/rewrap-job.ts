@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KmsCallError, classifyKmsError } from '../../kms/kms-failure.js';
 import type { KmsGateway } from '../../kms/kms-gateway.js';
+import { isStoreUnavailable } from '../../store/store-faults.js';
 import type { JobsTable } from '../../store/schema.js';
 import { remediationFor } from '../keyconfig/remediation.js';
 import type { AuditRecorder } from '../keyconfig/keyconfig-service.js';
@@ -78,12 +80,14 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
   const rewrapOne = async (row: RewrapCandidate): Promise<void> => {
     const context = { [row.context_key]: orgId };
     try {
-      const next = await moveToTarget(row, context);
+      const next = await withUnreachableRetries(() => moveToTarget(row, context));
       // Lost the race (shredded, or another node rewrapped it first): nothing to do, nothing lost.
       await dal.swapWrappedKey(orgId, row.id, row.wrapped_key!, { wrappedKey: next.ciphertextBlob, keyArn: next.keyArn, at: clock() });
       rewrapped.push(row.id);
       done++;
     } catch (err) {
+      // A database outage is no fault of this data key: the run stops, and the job resumes later.
+      if (isStoreUnavailable(err)) throw err;
       const failure = err instanceof KmsCallError ? err : classifyKmsError(err, 'Rewrap');
       failed++;
       if (errors.length < MAX_ERRORS_KEPT) {
@@ -110,9 +114,13 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
   const maybeBeat = () => {
     if (beating || clock() - lastBeatAt < PROGRESS_MS) return;
     lastBeatAt = clock();
+    // A failed beat is not fatal here: the heartbeat after the batch tells whether the lease is still held.
     beating = dal
       .heartbeat(orgId, job.id, deps.nodeId, progress(), clock() + settings.leaseMs)
-      .then((b) => void (beat = b))
+      .then(
+        (b) => void (beat = b),
+        () => undefined,
+      )
       .finally(() => (beating = undefined));
   };
 
@@ -128,14 +136,26 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
     if (batch.length === 0) break;
     afterId = batch[batch.length - 1]!.id;
     let next = 0;
+    // The first worker to fail (the database went away) stops the others, so no worker of this run
+    // is still at work when the job is resumed by the next claim.
+    let aborted: { err: unknown } | undefined;
     const worker = async () => {
-      while (next < batch.length && !shouldStop() && !beat.cancelRequested) {
-        await rewrapOne(batch[next++]!);
+      while (next < batch.length && !shouldStop() && !beat.cancelRequested && !aborted) {
+        try {
+          await rewrapOne(batch[next++]!);
+        } catch (err) {
+          aborted ??= { err };
+          return;
+        }
         maybeBeat();
       }
     };
     await Promise.all(Array.from({ length: Math.min(settings.concurrency, batch.length) }, worker));
     await beating;
+    if (aborted) {
+      deps.forgetDataKeys(rewrapped);
+      throw aborted.err;
+    }
     beat = await dal.heartbeat(orgId, job.id, deps.nodeId, progress(), clock() + settings.leaseMs);
     lastBeatAt = clock();
   }
@@ -152,6 +172,23 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
     details: { state, total, done, failed, targetKeyArn: targetArn },
   });
   return state;
+}
+
+const UNREACHABLE_RETRIES = 3;
+
+/**
+ * KMS unreachable for a moment (a paused circuit after an outage, or the local KMS waiting for its
+ * database) is worth a short wait before the data key is counted as failed.
+ */
+async function withUnreachableRetries<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt > UNREACHABLE_RETRIES || !(err instanceof KmsCallError) || err.kind !== 'Unreachable') throw err;
+      await sleep(500 * attempt);
+    }
+  }
 }
 
 /** The key ARN the target resolves to now: DescribeKey, or (if the policy denies it) a tiny Encrypt. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Caller } from '../auth/auth-service.js';
 import { notFound } from '../errors.js';
+import { isStoreUnavailable } from '../../store/store-faults.js';
 import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
 import { toJobModel, type JobModel } from './job-model.js';
 import { runRewrapJob, type RewrapDeps } from './rewrap-job.js';
@@ -9,7 +10,7 @@ export interface RewrapServiceDeps extends Omit<RewrapDeps, 'nodeId' | 'clock'> 
   keyConfigs: Pick<KeyConfigService, 'resolveActiveKey'>;
   nodeId?: string;
   clock?: () => number;
-  logger?: { error(obj: object, msg: string): void };
+  logger?: { error(obj: object, msg: string): void; warn?(obj: object, msg: string): void };
 }
 
 export type RewrapService = ReturnType<typeof createRewrapService>;
@@ -36,13 +37,23 @@ export function createRewrapService(deps: RewrapServiceDeps) {
       try {
         return await runRewrapJob(jobDeps, job, () => stopping);
       } catch (err) {
-        // The target key itself is unusable, or the database failed: the job ends failed, with why.
+        if (isStoreUnavailable(err)) throw err;
+        // The target key itself is unusable: the job ends failed, with why.
         deps.logger?.error({ err: (err as Error).message, jobId }, 'rewrap job failed');
         const reason = (err as Error).message;
         await deps.dal.finishJob(orgId, jobId, nodeId, 'failed', { done: job.done, failed: job.failed, errors: JSON.stringify([{ dataKeyId: '', keyArn: job.target_key_id, reason }]) }, clock());
         return 'failed';
       }
-    })().finally(() => running.delete(jobId));
+    })()
+      .catch((err) => {
+        // The database failed while claiming, running or finishing the job. Not the job's fault: it
+        // stays running under this node's lease; once that lapses, the sweep (here or on another node)
+        // claims it again and resumes from what the database holds. Every swap is compare-and-set on
+        // the blob that was read, so nothing done before the outage is applied twice.
+        deps.logger?.warn?.({ jobId, err: (err as Error).message }, 'rewrap job interrupted; it resumes once its lease lapses');
+        return 'interrupted';
+      })
+      .finally(() => running.delete(jobId));
     running.set(jobId, run);
     return run;
   }

@@ -8,6 +8,7 @@ import { createAuthService } from '../auth/auth-service.js';
 import { PERMISSIONS } from '../auth/permissions.js';
 import { createTokenDal } from '../auth/token-dal.js';
 import { createOrgDal } from './org-dal.js';
+import { inTransaction } from '../../store/transactions.js';
 
 export const BOOTSTRAP_ORG_NAME = 'Default organization';
 const BOOTSTRAP_META_KEY = 'bootstrap.organization';
@@ -30,7 +31,7 @@ export async function bootstrapIfEmpty(input: {
   if (existing) return { created: false, orgId: existing };
 
   const orgId = randomUUID();
-  const created = await input.db.transaction().execute(async (trx) => {
+  const created = await inTransaction(input.db, async (trx) => {
     const orgDal = createOrgDal(trx);
     if (!(await orgDal.claimMeta(BOOTSTRAP_META_KEY, orgId))) return undefined;
     const now = (input.clock ?? Date.now)();

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { DialectName } from '../../store/database.js';
 import type { ConversationKeysTable, Database, OrgDataKeysTable, SecuredValuesTable } from '../../store/schema.js';
+import { inTransaction } from '../../store/transactions.js';
 
 export type SecuredDataDal = ReturnType<typeof createSecuredDataDal>;
 
@@ -216,7 +217,7 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName)
     },
 
     transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-      return db.transaction().execute(fn);
+      return inTransaction(db, fn);
     },
   };
   return dal;
