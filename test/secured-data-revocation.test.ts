@@ -61,6 +61,29 @@ for (const target of databaseTargets) {
       expect(await lastError()).toBeUndefined();
     });
 
+    it('a conversation key expires with the data key it was unwrapped under, not a max age after its own first use', async () => {
+      // The data key is unlocked by the first write; a second conversation's key is made under it later.
+      const early = randomUUID();
+      const late = randomUUID();
+      server.runtime.services.securedData.clearCaches(); // the data key is unlocked by the write below, not earlier
+      expect((await call('PUT', early, { data: { a: 'early' } })).status).toBe(200);
+      const dataKeyUnlockedBy = Date.now(); // its plaintext leaves the cache by this + max age
+      await sleep(600);
+      expect((await call('PUT', late, { data: { a: 'late' } })).status).toBe(200);
+      expect((await call('GET', late)).status).toBe(200);
+      await org.key.disable();
+      try {
+        // Past the data key's expiry, well before a max age counted from the late conversation key.
+        await sleep(dataKeyUnlockedBy + JUST_OVER_MAX_AGE_MS - Date.now());
+        const read = await call('GET', late);
+        expect(read.status).toBe(424);
+        expect(read.body.errorType).toBe('CustomerKeyUnavailable');
+      } finally {
+        await org.key.enable();
+      }
+      expect((await call('GET', late)).body.data).toEqual({ a: 'late' });
+    });
+
     it('a key policy that no longer grants the platform: 424 CustomerKeyUnavailable after the max age, recovery when granted again', async () => {
       const conv = randomUUID();
       await call('PUT', conv, { data: { a: 'v' } });
