@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
   const customer = createKmsClient({ endpoint: stack.localKms.url, region: REGION, accessKeyId: CUSTOMER_ACCOUNT });
   const platform = createKmsClient({ endpoint: stack.localKms.url, region: REGION, accessKeyId: PLATFORM_ACCOUNT });
   const lines: string[] = [];
+  const loadAtStart = os.loadavg()[0]!;
   try {
     log(`\nRewrap rate against the local KMS (${DATA_KEYS.toLocaleString('en-US')} org data keys, 8 KMS calls in flight):`);
     const rates: Array<{ name: string; perSecond: number; callsPerKey: number; checked: number }> = [];
@@ -145,7 +147,7 @@ async function main(): Promise<void> {
       '<!-- rewrap:start -->',
       '## Key lifecycle: rewrap (issue 6)',
       '',
-      `Measured by \`npm run bench\` (bench/rewrap.ts) on ${new Date().toISOString().slice(0, 10)}: ${DATA_KEYS.toLocaleString('en-US')} org data keys of one organization rewrapped from one customer key to another by the rewrap job (8 KMS calls in flight), through \`@aws-sdk/client-kms\` against the local KMS running in the same process. Each run counts only if the job ended \`succeeded\` with no failures, every data key is then wrapped by the target key, and ${SAMPLE} rewrapped keys picked at random decrypt (target key pinned) to the seeded data key; the benchmark stops with an error otherwise.`,
+      `Measured by \`npm run bench\` (bench/rewrap.ts) on ${new Date().toISOString().slice(0, 10)}: ${DATA_KEYS.toLocaleString('en-US')} org data keys of one organization rewrapped from one customer key to another by the rewrap job (8 KMS calls in flight), through \`@aws-sdk/client-kms\` against the local KMS running in the same process. Each run counts only if the job ended \`succeeded\` with no failures, every data key is then wrapped by the target key, and ${SAMPLE} rewrapped keys picked at random decrypt (target key pinned) to the seeded data key; the benchmark stops with an error otherwise. Load average (1 min) at the start ${loadAtStart.toFixed(1)}, at the end ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} CPUs: these are absolute rates, so load from elsewhere on the shared machine lowers them directly.`,
       '',
       `| Key policy | Data keys/s | KMS calls per data key | Target ≥ ${TARGET_KEYS_PER_SECOND}/s | Rewrapped keys decrypted |`,
       '| --- | ---: | ---: | --- | ---: |',
