@@ -54,5 +54,10 @@ describe('input checks of src/crypto', () => {
     cache.set('k', randomBytes(32), { expiresAt: 500 });
     expect(cache.get('k')).toBeDefined();
     expect(cache.get('k')).toBeUndefined(); // maxUses 1: gone after its one use
+    const twice = createKeyCache<string>({ maxAgeMs: 1000, maxEntries: 1, maxUses: 2, now });
+    twice.set('k', randomBytes(32));
+    expect(twice.get('k')).toBeDefined();
+    expect(twice.get('k')).toBeDefined();
+    expect(twice.get('k')).toBeUndefined();
   });
 });
