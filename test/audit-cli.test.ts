@@ -69,7 +69,8 @@ describe('convault audit (CLI, SQLite)', () => {
     }
   });
 
-  it.skipIf(!hasJq())('matches the shell recipe in docs/AUDIT.md (jq + sha256sum)', async () => {
+  // .ci/run installs jq; under CI a missing jq fails this test instead of skipping it.
+  it.skipIf(!hasJq() && !process.env.CI)('matches the shell recipe in docs/AUDIT.md (jq + sha256sum)', async () => {
     const exported = (await runCli(['audit', 'export', '--org', orgId], env)).stdout;
     const file = path.join(dataDir, 'events.jsonl');
     fs.writeFileSync(file, exported);

@@ -266,6 +266,36 @@ for (const target of databaseTargets) {
         faults.set({ outage: 'none' });
       }
     });
+
+    it('two saves of one version at the same moment: one 200, one 409, one history row', async () => {
+      const org = await createOrgWithToken(server, 'Racers', ['conversation:encryptionKey:view', 'conversation:encryptionKey:edit']);
+      const [first, second, third] = await Promise.all([0, 1, 2].map(() => createCustomerKey(server, { orgIds: [org.orgId] })));
+      const created = await server.call('POST', BASE, { token: org.token, body: { keyConfigurationType: 'KmsSymmetric', url: first!.aliasArn } });
+      expect(created.status).toBe(201);
+      const id = created.body.id;
+
+      // Both saves pass the version check and reach the key test before either writes.
+      const gate = server.runtime.kms.localKms!.faults.hold('DescribeKey');
+      let results;
+      try {
+        const saves = [second!, third!].map((key) =>
+          server.call('PUT', `${BASE}/${id}`, { token: org.token, body: { keyConfigurationType: 'KmsSymmetric', url: key.aliasArn, version: 1 } }),
+        );
+        await gate.waitFor(2);
+        gate.release();
+        results = await Promise.all(saves);
+      } finally {
+        gate.release();
+      }
+      expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
+      const loser = results.find((r) => r.status === 409)!;
+      expect(loser.body.message).toMatch(/changed by someone else/);
+      const winner = results.find((r) => r.status === 200)!;
+      expect(winner.body.version).toBe(2);
+      const history = await server.call('GET', `${BASE}/${id}/history`, { token: org.token });
+      expect(history.body.entities.map((h: any) => h.version)).toEqual([2, 1]);
+      expect((await server.call('GET', `${BASE}/${id}`, { token: org.token })).body).toMatchObject({ version: 2, url: winner.body.url });
+    });
   });
 }
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresTarget, postgresUrl, tempDir, uniqueSchema } from './support/databases.js';
 import { freePort, runCli, spawnServe, type ServeProcess } from './support/process.js';
@@ -10,8 +11,15 @@ const TOKEN = 'multinode-bootstrap-token-0123456789';
 
 /**
  * Two real `convault serve` processes on one PostgreSQL database (each with its own embedded local
- * KMS over the shared key store): a Save on one node is what the other encrypts with within 5 s.
+ * KMS over the shared key store), started at the same moment on an empty database: they bootstrap one
+ * organization between them, and a Save on one node is what the other encrypts with within the
+ * configured refresh (CONVAULT_CONFIG_REFRESH_MS) plus request time — well inside the 5 s the product
+ * promises.
  */
+const REFRESH_MS = 2_000;
+/** Polling every 100 ms plus a request's time on a loaded 2-core machine. */
+const MARGIN_MS = 1_000;
+const PRODUCT_BOUND_MS = 5_000;
 describe.skipIf(!postgresTarget.available)('two nodes sharing one PostgreSQL database', () => {
   const schema = uniqueSchema();
   const dirs = [tempDir(), tempDir()];
@@ -32,12 +40,11 @@ describe.skipIf(!postgresTarget.available)('two nodes sharing one PostgreSQL dat
       DATABASE_URL: `${postgresUrl()}?schema=${schema}`,
       CONVAULT_BOOTSTRAP_TOKEN: TOKEN,
       CONVAULT_LOCAL_KMS_ROOT_KEY: randomBytes(32).toString('hex'),
+      CONVAULT_CONFIG_REFRESH_MS: String(REFRESH_MS),
     };
-    for (const dir of dirs) {
-      const env = { ...shared, CONVAULT_DATA_DIR: dir, PORT: String(await freePort()), CONVAULT_LOCAL_KMS_PORT: String(await freePort()) };
-      envs.push(env);
-      nodes.push(await spawnServe(env));
-    }
+    for (const dir of dirs) envs.push({ ...shared, CONVAULT_DATA_DIR: dir, PORT: String(await freePort()), CONVAULT_LOCAL_KMS_PORT: String(await freePort()) });
+    // Both at once: the bootstrap of an empty database races between them.
+    nodes.push(...(await Promise.all(envs.map((env) => spawnServe(env)))));
   });
   afterAll(async () => {
     for (const node of nodes) await node.stop();
@@ -45,10 +52,18 @@ describe.skipIf(!postgresTarget.available)('two nodes sharing one PostgreSQL dat
     for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('bootstraps once and encrypts with the newly saved key on the other node within 5 s', async () => {
+  it('bootstraps once and encrypts with the newly saved key on the other node within the refresh', async () => {
     const [one, two] = nodes as [ServeProcess, ServeProcess];
     const orgId = (await call(one, 'GET', '/api/v2/organizations/me')).body.id;
     expect((await call(two, 'GET', '/api/v2/organizations/me')).body.id).toBe(orgId);
+    const db = new pg.Client({ connectionString: postgresUrl() });
+    await db.connect();
+    try {
+      const orgs = await db.query(`select count(*)::int as n from "${schema}".organizations`);
+      expect(orgs.rows[0].n).toBe(1);
+    } finally {
+      await db.end();
+    }
 
     const createKey = async (alias: string) => {
       const res = await runCli(['kms', 'create-key', '--account', '111122223333', '--region', 'us-east-1', '--alias', alias, '--allow-org', orgId, '--json'], envs[0]!);
@@ -74,15 +89,21 @@ describe.skipIf(!postgresTarget.available)('two nodes sharing one PostgreSQL dat
     expect(saved.status).toBe(200);
     const savedAt = Date.now();
     let seenOnTwo: string | undefined;
-    for (let i = 0; Date.now() - savedAt < 5_000; i++) {
+    let seenAfterMs = Infinity;
+    for (let i = 0; Date.now() - savedAt < PRODUCT_BOUND_MS; i++) {
       const put = await call(two, 'PUT', `/api/v2/conversations/after-${i}/secureddata`, { data: { v: String(i) } });
       expect(put.status).toBe(200);
       seenOnTwo = put.body.keyArn;
-      if (seenOnTwo === b.keyArn) break;
+      if (seenOnTwo === b.keyArn) {
+        seenAfterMs = Date.now() - savedAt;
+        break;
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
-    // The configuration change reached node two within the 5 s the product promises.
+    // The product's promise, and the tighter bound the configured refresh gives.
     expect(seenOnTwo).toBe(b.keyArn);
+    expect(seenAfterMs).toBeLessThan(PRODUCT_BOUND_MS);
+    expect(seenAfterMs).toBeLessThanOrEqual(REFRESH_MS + MARGIN_MS);
     // Data written before the switch stays readable on both nodes.
     for (const node of nodes) expect((await call(node, 'GET', '/api/v2/conversations/before/secureddata')).body.data).toEqual({ v: '1' });
   }, 120_000);

@@ -82,40 +82,50 @@ for (const target of databaseTargets) {
     });
 
     it('reports data keys whose old key is disabled midway, skips them, loses nothing, and finishes on a re-POST once it is back', async () => {
+      // Two old keys: one stays enabled (its data keys move), one is disabled while the job runs.
+      const kept = await createCustomerKey(server, { orgIds: [org.orgId] });
+      await configureOrgKey(server, org.token, kept.aliasArn);
+      await writeConversations(server, org.token, 'k', 20);
       const c = await createCustomerKey(server, { orgIds: [org.orgId] });
       await configureOrgKey(server, org.token, c.aliasArn);
-      await writeConversations(server, org.token, 'c', 40);
+      await writeConversations(server, org.token, 'c', 20);
       const d = await createCustomerKey(server, { orgIds: [org.orgId] });
       await configureOrgKey(server, org.token, d.aliasArn);
 
-      // Slow the rewrap's KMS calls down so the key can be disabled while the job runs.
-      const faults = server.runtime.kms.localKms!.faults;
-      faults.set({ latencyMs: { ReEncrypt: 150, Decrypt: 150 } });
-      const started = await server.call('POST', `${BASE}/${configId}/rewrap`, { token: org.token });
+      // The job's first KMS calls are held until C is disabled: no timing window decides the outcome.
+      const gate = server.runtime.kms.localKms!.faults.hold('ReEncrypt');
+      let job;
       try {
-        await waitForJob(server, org.token, started.body.id, (j) => j.done >= 1 || !['queued', 'running'].includes(j.state));
+        const started = await server.call('POST', `${BASE}/${configId}/rewrap`, { token: org.token });
+        await gate.waitFor(8); // running, with 8 data keys inside KMS
         await c.disable();
+        gate.release();
+        job = await waitForJob(server, org.token, started.body.id);
       } finally {
-        faults.set({ latencyMs: {} });
+        gate.release();
       }
-      const job = await waitForJob(server, org.token, started.body.id);
       expect(job.state).toBe('failed');
-      expect(job.failed).toBeGreaterThan(0);
-      expect(job.done + job.failed).toBe(job.total);
-      expect(job.errors[0]).toMatchObject({ keyArn: c.keyArn, awsError: 'DisabledException' });
+      expect(job.failed).toBe(20);
+      expect(job.done).toBe(job.total - 20);
+      expect(job.errors).toHaveLength(20);
+      for (const error of job.errors) expect(error).toMatchObject({ keyArn: c.keyArn, awsError: 'DisabledException' });
       expect(job.errors[0].reason).toMatch(/disabled/);
 
       await c.enable();
       server.runtime.services.securedData.clearCaches();
-      await expectReadable(server, org.token, 'c', 40);
+      await expectReadable(server, org.token, 'c', 20);
       const again = await server.call('POST', `${BASE}/${configId}/rewrap`, { token: org.token });
       const finished = await waitForJob(server, org.token, again.body.id);
-      expect(finished).toMatchObject({ state: 'succeeded', failed: 0 });
+      expect(finished).toMatchObject({ state: 'succeeded', failed: 0, total: 20, done: 20 });
       const usage = await server.call('GET', `${BASE}/${configId}/usage`, { token: org.token });
       expect(usage.body.entities.find((r: any) => r.keyArn === c.keyArn)).toMatchObject({ dataKeys: 0, safeToRetire: true });
+      expect(usage.body.entities.find((r: any) => r.keyArn === kept.keyArn)).toMatchObject({ dataKeys: 0, safeToRetire: true });
+      // Loses nothing: both old keys disabled, caches empty, every value reads through the new key.
       await c.disable();
+      await kept.disable();
       server.runtime.services.securedData.clearCaches();
-      await expectReadable(server, org.token, 'c', 40);
+      await expectReadable(server, org.token, 'c', 20);
+      await expectReadable(server, org.token, 'k', 20);
     });
 
     it('shreds a time window: its conversations answer DataShredded, the others stay readable; a wrong confirm is refused', async () => {
@@ -167,22 +177,35 @@ for (const target of databaseTargets) {
       const f = await createCustomerKey(server, { orgIds: [org.orgId] });
       await configureOrgKey(server, org.token, f.aliasArn);
 
+      // KMS answers are held at gates: the job is cancelled while its first data keys are inside KMS,
+      // and the next ones are held until its progress write has seen the cancel.
       const faults = server.runtime.kms.localKms!.faults;
-      faults.set({ latencyMs: { ReEncrypt: 150, Decrypt: 150 } });
+      const first = faults.hold('ReEncrypt');
+      let second: ReturnType<typeof faults.hold> | undefined;
       let job;
       try {
         const started = await server.call('POST', `${BASE}/${configId}/rewrap`, { token: org.token });
-        await waitForJob(server, org.token, started.body.id, (j) => j.done >= 1 || !['queued', 'running'].includes(j.state));
+        await first.waitFor(8);
         const viewer = await createToken(server, org.orgId, ['conversation:encryptionKey:view']);
         expect((await server.call('DELETE', `/api/v2/jobs/${started.body.id}`, { token: viewer })).status).toBe(403);
         const cancel = await server.call('DELETE', `/api/v2/jobs/${started.body.id}`, { token: org.token });
         expect(cancel.status).toBe(200);
+        // The job writes progress (and reads the cancel) at most every 250 ms once a row finishes: let that be due.
+        await new Promise((r) => setTimeout(r, 300));
+        first.release();
+        second = faults.hold('ReEncrypt');
+        // The first rows finish; the progress write that follows records them and reads the cancel.
+        // Rows taken meanwhile wait at the second gate, so the job cannot run on to the end.
+        await waitForJob(server, org.token, started.body.id, (j) => j.done >= 1);
+        second.release();
         job = await waitForJob(server, org.token, started.body.id);
       } finally {
-        faults.set({ latencyMs: {} });
+        first.release();
+        second?.release();
       }
       expect(job.state).toBe('cancelled');
-      expect(job.done).toBeGreaterThan(0);
+      expect(job.done).toBeGreaterThanOrEqual(8);
+      expect(job.done).toBeLessThanOrEqual(16); // the 8 held at the first gate, and at most 8 taken before the cancel was read
       expect(job.done).toBeLessThan(job.total);
       const usage = await server.call('GET', `${BASE}/${configId}/usage`, { token: org.token });
       expect(usage.body.entities.find((r: any) => r.keyArn === f.keyArn).dataKeys).toBeGreaterThanOrEqual(job.done);
@@ -195,16 +218,20 @@ for (const target of databaseTargets) {
     it('fails a job whose target key is gone, saying why, and loses nothing', async () => {
       const g = await createCustomerKey(server, { orgIds: [org.orgId] });
       await configureOrgKey(server, org.token, g.aliasArn);
-      const before = (await server.call('GET', `${BASE}/${configId}/usage`, { token: org.token })).body.entities;
+      const dataKeys = () =>
+        server.runtime.database.db.selectFrom('org_data_keys').select(['id', 'key_arn', 'wrapped_key']).where('org_id', '=', org.orgId).orderBy('id').execute();
+      const before = await dataKeys();
       await g.client.send(new DeleteAliasCommand({ AliasName: g.aliasName }));
       const started = await server.call('POST', `${BASE}/${configId}/rewrap`, { token: org.token });
       const job = await waitForJob(server, org.token, started.body.id);
       expect(job.state).toBe('failed');
       expect(job.errors[0].keyArn).toBe(g.aliasArn);
       expect(job.errors[0].reason).toMatch(/not found/i);
-      const after = (await server.call('GET', `${BASE}/${configId}/usage`, { token: org.token })).body.entities;
-      const total = (rows: any[]) => rows.reduce((n, r) => n + r.dataKeys, 0);
-      expect(total(after)).toBe(total(before));
+      // Loses nothing: every data key row is as it was, and every value reads with the caches empty.
+      expect(await dataKeys()).toEqual(before);
+      server.runtime.services.securedData.clearCaches();
+      await expectReadable(server, org.token, 'e', 40);
+      await expectReadable(server, org.token, 'c', 20);
     });
   });
 }

@@ -65,9 +65,10 @@ describe('rewrap survives kill -9 of the server (real process, SQLite)', () => {
     const b = await createKey('alias/crash-b', orgId);
     expect((await call('PUT', `${BASE}/${created.body.id}`, { keyConfigurationType: 'KmsSymmetric', url: b.aliasArn, version: 1 })).status).toBe(200);
 
-    // Slow KMS Decrypt down (the local KMS's loopback fault endpoint) so the kill lands mid-job.
+    // Slow down ReEncrypt — the call this job makes per data key, its key policy granting kms:ReEncrypt* —
+    // through the local KMS's loopback fault endpoint, so the kill lands mid-job.
     const faults = `http://127.0.0.1:${env.CONVAULT_LOCAL_KMS_PORT}/_localkms/faults`;
-    expect((await fetch(faults, { method: 'PUT', body: JSON.stringify({ latencyMs: { Decrypt: 5 } }) })).status).toBe(200);
+    expect((await fetch(faults, { method: 'PUT', body: JSON.stringify({ latencyMs: { ReEncrypt: 5 } }) })).status).toBe(200);
     const started = await call('POST', `${BASE}/${created.body.id}/rewrap`);
     expect(started.status).toBe(202);
     let seen = started.body;

@@ -15,8 +15,9 @@ const path = (conversationId: string) => `/api/v2/conversations/${conversationId
 const RUNS = 25;
 
 const attributeName = fc.stringMatching(/^[A-Za-z0-9_.-]{1,24}$/).filter((n) => n !== '__proto__');
-// Any Unicode text: every code point (astral ones as surrogate pairs), no lone surrogates.
-const anyValue = fc.string({ unit: 'binary', maxLength: 200 });
+// Any Unicode text: every code point (astral ones as surrogate pairs), no lone surrogates; size 'max'
+// so lengths spread over 0-200 (the default size stays under ~20). The limits themselves are the edge cases below.
+const anyValue = fc.string({ unit: 'binary', maxLength: 200, size: 'max' });
 const twoDistinctValues = fc.tuple(anyValue, anyValue).filter(([a, b]) => a !== b);
 
 for (const target of databaseTargets) {
@@ -71,6 +72,22 @@ for (const target of databaseTargets) {
         }),
         { numRuns: RUNS },
       );
+    });
+
+    it('round-trips at the limits (100 attributes, 128-character names, 32,000-character values) and refuses past them', async () => {
+      const many: Record<string, string> = {};
+      for (let i = 0; i < 100; i++) many[`${'n'.repeat(125)}${String(i).padStart(3, '0')}`] = `v${i}`;
+      const large = { ascii: 'x'.repeat(32_000), astral: '👋'.repeat(16_000), empty: '', tiny: 'a' };
+      for (const data of [many, large]) {
+        const conv = randomUUID();
+        await put(a.token, conv, data);
+        expect((await server.call('GET', path(conv), { token: a.token })).body.data).toEqual(data);
+      }
+      const refused = async (data: Record<string, string>) => (await server.call('PUT', path(randomUUID()), { token: a.token, body: { data } })).status;
+      expect(await refused({ ...many, one: 'too many' })).toBeGreaterThanOrEqual(400);
+      expect(await refused({ ['n'.repeat(129)]: 'v' })).toBe(400);
+      expect(await refused({ big: 'x'.repeat(32_001) })).toBeGreaterThanOrEqual(400);
+      for (const lone of ['\uD800', 'a\uDC00b', 'x\uDBFF']) expect(await refused({ pan: lone })).toBe(400);
     });
 
     it('an envelope moved to another attribute of the conversation does not open', async () => {

@@ -20,7 +20,8 @@ for (const target of databaseTargets) {
     let org: { orgId: string; token: string; key: CustomerKey };
 
     beforeAll(async () => {
-      server = await startTestServer(target.name, { CONVAULT_KEY_CACHE_MAX_AGE_S: '1' });
+      // No background key probes: their KMS calls would blur the counts of the expiry test.
+      server = await startTestServer(target.name, { CONVAULT_KEY_CACHE_MAX_AGE_S: '1', CONVAULT_KEY_PROBE_INTERVAL_S: '86400' });
       org = await orgWithCustomerKey(server, 'Revoker', createOrgWithToken);
     });
     afterAll(async () => server?.close());
@@ -59,6 +60,39 @@ for (const target of databaseTargets) {
       expect((await call('PUT', fresh, { data: { pan: 'after' } })).status).toBe(200);
       expect((await call('GET', fresh)).body.data).toEqual({ pan: 'after' });
       expect(await lastError()).toBeUndefined();
+    });
+
+    it('a conversation key expires with the data key it was unwrapped under, not a max age after its own first use', async () => {
+      // The data key is unlocked by the first write; a second conversation's key is made under it
+      // later, while the data key is still cached (checked: no KMS call for it — on a machine too slow
+      // for that, the staging is repeated).
+      const kmsCalls = () => server.runtime.kms.metrics.count('Decrypt') + server.runtime.kms.metrics.count('GenerateDataKey');
+      let late = '';
+      let dataKeyUnlockedBy = 0;
+      for (let attempt = 0; ; attempt++) {
+        const early = randomUUID();
+        late = randomUUID();
+        server.runtime.services.securedData.clearCaches(); // the data key is unlocked by the write below, not earlier
+        expect((await call('PUT', early, { data: { a: 'early' } })).status).toBe(200);
+        dataKeyUnlockedBy = Date.now(); // its plaintext leaves the cache by this + max age
+        await sleep(600);
+        const before = kmsCalls();
+        expect((await call('PUT', late, { data: { a: 'late' } })).status).toBe(200);
+        expect((await call('GET', late)).status).toBe(200);
+        if (kmsCalls() === before) break;
+        if (attempt === 4) throw new Error('could not write the second conversation while the data key was cached');
+      }
+      await org.key.disable();
+      try {
+        // Past the data key's expiry, well before a max age counted from the late conversation key.
+        await sleep(dataKeyUnlockedBy + JUST_OVER_MAX_AGE_MS - Date.now());
+        const read = await call('GET', late);
+        expect(read.status).toBe(424);
+        expect(read.body.errorType).toBe('CustomerKeyUnavailable');
+      } finally {
+        await org.key.enable();
+      }
+      expect((await call('GET', late)).body.data).toEqual({ a: 'late' });
     });
 
     it('a key policy that no longer grants the platform: 424 CustomerKeyUnavailable after the max age, recovery when granted again', async () => {

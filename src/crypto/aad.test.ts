@@ -21,7 +21,7 @@ function parseAad(bytes: Buffer): { label: string; version: number; fields: stri
   return { label, version, fields };
 }
 
-const anyString = fc.string({ unit: 'binary', maxLength: 64 });
+const anyString = fc.string({ unit: 'binary', maxLength: 64, size: 'max' });
 const tuple = fc.array(anyString, { minLength: 0, maxLength: 5 });
 const label = fc.constantFrom(AAD_LABEL_CONVERSATION_KEY, AAD_LABEL_VALUE, '', 'x');
 const version = fc.integer({ min: 0, max: 255 });

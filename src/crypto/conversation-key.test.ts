@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { envelopeErrorCode, flipBit, arbitraryKey, arbitraryId } from './test-helpers.js';
+import { envelopeErrorCode, flipBit, arbitraryKey, arbitraryId, arbitraryIdWithLoneSurrogate } from './test-helpers.js';
 import {
   generateConversationKey,
   unwrapConversationKey,
@@ -25,6 +25,18 @@ describe('wrapped conversation key', () => {
         expect(unwrapConversationKey({ dataKey, wrapped, ...where }).equals(conversationKey)).toBe(true);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('refuses an org, conversation or data key id with a lone surrogate', () => {
+    const dataKey = randomBytes(32);
+    const conversationKey = randomBytes(32);
+    const good = { orgId: 'o', conversationId: 'c', dataKeyId: 'k' };
+    fc.assert(
+      fc.property(arbitraryIdWithLoneSurrogate, fc.constantFrom('orgId', 'conversationId', 'dataKeyId'), (bad, field) => {
+        expect(() => wrapConversationKey({ dataKey, conversationKey, ...good, [field]: bad })).toThrow();
+      }),
+      { numRuns: 100 },
     );
   });
 

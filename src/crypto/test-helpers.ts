@@ -23,5 +23,12 @@ export function flipBit(bytes: Buffer, bit: number): Buffer {
 
 /** Any 32-byte key but the all-zero one (which the code refuses by design). */
 export const arbitraryKey = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b)).filter((b) => b.some((x) => x !== 0));
-/** Any string, lone surrogates included (the code must refuse those, not mis-encode them). */
-export const arbitraryId = fc.string({ unit: 'binary', maxLength: 40 });
+/**
+ * Any well-formed string (every code point, astral ones as surrogate pairs) from empty to 128 UTF-16
+ * units; `size: 'max'` so the lengths really spread over that range instead of staying near 10.
+ */
+export const arbitraryId = fc.string({ unit: 'binary', maxLength: 128, size: 'max' });
+/** A well-formed string with one lone surrogate somewhere in it: no UTF-8 form, so the code must refuse it. */
+export const arbitraryIdWithLoneSurrogate = fc
+  .tuple(fc.string({ unit: 'binary', maxLength: 20 }), fc.integer({ min: 0xd800, max: 0xdfff }), fc.string({ unit: 'binary', maxLength: 20 }))
+  .map(([before, surrogate, after]) => before + String.fromCharCode(surrogate) + after);

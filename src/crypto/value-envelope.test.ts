@@ -2,14 +2,15 @@ import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { envelopeErrorCode, flipBit, arbitraryKey, arbitraryId } from './test-helpers.js';
+import { envelopeErrorCode, flipBit, arbitraryKey, arbitraryId, arbitraryIdWithLoneSurrogate } from './test-helpers.js';
 import { openValue, sealValue, VALUE_ENVELOPE_OVERHEAD } from './value-envelope.js';
 
 const key = arbitraryKey;
 const id = arbitraryId;
 const ids = fc.record({ orgId: id, conversationId: id, name: id });
 const textPlaintext = fc.string({ unit: 'binary', maxLength: 32_000, size: 'medium' }).map((s) => Buffer.from(s, 'utf8'));
-const bytePlaintext = fc.uint8Array({ maxLength: 4096 }).map((b) => Buffer.from(b));
+// size 'max': lengths spread over 0-4096 (the default size keeps them under a dozen bytes, one AES block).
+const bytePlaintext = fc.uint8Array({ maxLength: 4096, size: 'max' }).map((b) => Buffer.from(b));
 const smallPlaintext = fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b));
 
 describe('value envelope', () => {
@@ -47,6 +48,32 @@ describe('value envelope', () => {
         expect(openValue({ conversationKey, envelope, ...where }).equals(plaintext)).toBe(true);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('round-trips the block-boundary sizes 0, 15, 16, 17 and 4096 bytes', () => {
+    const conversationKey = randomBytes(32);
+    const where = { orgId: 'o', conversationId: 'c', name: 'n' };
+    for (const n of [0, 1, 15, 16, 17, 31, 32, 33, 4095, 4096]) {
+      const plaintext = randomBytes(n);
+      const envelope = sealValue({ conversationKey, plaintext, ...where });
+      expect(envelope.length).toBe(n + VALUE_ENVELOPE_OVERHEAD);
+      expect(openValue({ conversationKey, envelope, ...where }).equals(plaintext)).toBe(true);
+    }
+  });
+
+  it('refuses an org, conversation or name with a lone surrogate, sealing and opening', () => {
+    const conversationKey = randomBytes(32);
+    const plaintext = Buffer.from('v');
+    const good = { orgId: 'o', conversationId: 'c', name: 'n' };
+    const envelope = sealValue({ conversationKey, plaintext, ...good });
+    fc.assert(
+      fc.property(arbitraryIdWithLoneSurrogate, fc.constantFrom('orgId', 'conversationId', 'name'), (bad, field) => {
+        const where = { ...good, [field]: bad };
+        expect(() => sealValue({ conversationKey, plaintext, ...where })).toThrow();
+        expect(() => openValue({ conversationKey, envelope, ...where })).toThrow();
+      }),
+      { numRuns: 100 },
     );
   });
 

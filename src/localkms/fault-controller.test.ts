@@ -58,3 +58,33 @@ describe('FaultController', () => {
     }
   });
 });
+
+describe('FaultGate', () => {
+  it('holds requests of its operation until released, counts arrivals, and is gone afterwards', async () => {
+    const f = new FaultController();
+    const gate = f.hold('Decrypt');
+    expect(() => f.hold('Decrypt')).toThrow(FaultSettingsError);
+    expect(() => f.hold('*')).toThrow(FaultSettingsError);
+    const passed: string[] = [];
+    const first = f.passGate('Decrypt').then(() => passed.push('first'));
+    const second = f.passGate('Decrypt').then(() => passed.push('second'));
+    await f.passGate('Encrypt'); // another operation is not held
+    await gate.waitFor(2);
+    expect(gate.arrived).toBe(2);
+    await Promise.resolve();
+    expect(passed).toEqual([]);
+    gate.release();
+    await Promise.all([first, second]);
+    expect(passed).toEqual(['first', 'second']);
+    await f.passGate('Decrypt'); // released: no gate any more
+    expect(f.hold('Decrypt')).not.toBe(gate);
+  });
+
+  it('reset releases every gate', async () => {
+    const f = new FaultController();
+    f.hold('ReEncrypt');
+    const held = f.passGate('ReEncrypt');
+    f.reset();
+    await held;
+  });
+});

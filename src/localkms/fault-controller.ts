@@ -26,6 +26,48 @@ export interface FaultPatch {
 
 export class FaultSettingsError extends Error {}
 
+/**
+ * Holds every request of one operation until released, so a test decides exactly when a KMS call
+ * answers instead of betting on a latency window.
+ */
+export class FaultGate {
+  private entered = 0;
+  private readonly arrivals: Array<{ n: number; resolve: () => void }> = [];
+  private open!: () => void;
+  private readonly opened = new Promise<void>((resolve) => (this.open = resolve));
+
+  constructor(
+    readonly operation: string,
+    private readonly onRelease: (gate: FaultGate) => void,
+  ) {}
+
+  /** Requests that reached the gate so far (held, or let through after the release). */
+  get arrived(): number {
+    return this.entered;
+  }
+
+  /** Resolves once `n` requests have reached the gate. */
+  waitFor(n = 1): Promise<void> {
+    if (this.entered >= n) return Promise.resolve();
+    return new Promise((resolve) => this.arrivals.push({ n, resolve }));
+  }
+
+  /** Lets the held requests and every later one through; the gate is gone afterwards. */
+  release(): void {
+    this.onRelease(this);
+    this.open();
+  }
+
+  async pass(): Promise<void> {
+    this.entered++;
+    for (const a of this.arrivals.filter((a) => a.n <= this.entered)) {
+      this.arrivals.splice(this.arrivals.indexOf(a), 1);
+      a.resolve();
+    }
+    await this.opened;
+  }
+}
+
 const OPERATION = /^(\*|[A-Z][A-Za-z]+)$/;
 
 export class FaultController {
@@ -34,6 +76,7 @@ export class FaultController {
   private outageTimer: NodeJS.Timeout | undefined;
   private readonly outageListeners = new Set<(mode: OutageMode) => Promise<void> | void>();
   private pending: Promise<unknown> = Promise.resolve();
+  private readonly gates = new Map<string, FaultGate>();
 
   get(): FaultSettings {
     return structuredClone(this.settings);
@@ -65,7 +108,24 @@ export class FaultController {
   }
 
   reset(): FaultSettings {
+    for (const gate of [...this.gates.values()]) gate.release();
     return this.set({ latencyMs: {}, throttle: { ratio: 0 }, outage: 'none' });
+  }
+
+  /** Holds requests of `operation` (after authentication, before they run) until the gate is released. */
+  hold(operation: string): FaultGate {
+    if (!OPERATION.test(operation) || operation === '*') throw new FaultSettingsError(`${operation} is not an operation name`);
+    if (this.gates.has(operation)) throw new FaultSettingsError(`${operation} is already held`);
+    const gate = new FaultGate(operation, (g) => {
+      if (this.gates.get(operation) === g) this.gates.delete(operation);
+    });
+    this.gates.set(operation, gate);
+    return gate;
+  }
+
+  /** Waits at the operation's gate, if one is set. */
+  async passGate(operation: string): Promise<void> {
+    await this.gates.get(operation)?.pass();
   }
 
   latencyFor(operation: string): number {
@@ -99,6 +159,7 @@ export class FaultController {
   }
 
   dispose(): void {
+    for (const gate of [...this.gates.values()]) gate.release();
     clearTimeout(this.outageTimer);
     this.outageListeners.clear();
   }

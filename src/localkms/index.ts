@@ -7,6 +7,6 @@
 export { localKmsMigrations } from './migrations.js';
 export { resolveLocalKmsRootKey, RootKeyError, ROOT_KEY_FILE } from './root-key.js';
 export { startLocalKms, type LocalKms, type LocalKmsLogger, type LocalKmsOptions } from './server.js';
-export { FaultController, type FaultPatch, type FaultSettings, type OutageMode } from './fault-controller.js';
+export { FaultController, FaultGate, type FaultPatch, type FaultSettings, type OutageMode } from './fault-controller.js';
 export { FAULTS_PATH } from './admin-endpoint.js';
 export { SUPPORTED_OPERATIONS } from './dispatch.js';

@@ -86,6 +86,7 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
       const caller = await authenticate({ method: req.method, url, headers: req.headers, body }, directory);
       const delay = faults.latencyFor(operation);
       if (delay > 0) await sleep(delay);
+      await faults.passGate(operation);
       if (faults.shouldThrottle(operation)) {
         throw new KmsError('ThrottlingException', 'You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.');
       }

@@ -41,9 +41,11 @@ export interface BuildAppOptions {
   bodyLimitBytes: number;
   logger: FastifyServerOptions['logger'];
   version: string;
+  /** Set while the runtime shuts down: responses then close their connection. */
+  draining?: { active: boolean };
 }
 
-export async function buildApp({ services, bodyLimitBytes, logger, version }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ services, bodyLimitBytes, logger, version, draining }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger,
     bodyLimit: bodyLimitBytes,
@@ -53,6 +55,9 @@ export async function buildApp({ services, bodyLimitBytes, logger, version }: Bu
   });
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    // A keep-alive connection that finishes its last request during shutdown would otherwise hold the
+    // close open until its idle timeout.
+    if (draining?.active) void reply.header('connection', 'close');
   });
   registerErrorHandling(app);
   registerJsonBodyParser(app);

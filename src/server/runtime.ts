@@ -130,7 +130,9 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   });
 
   const services: AppServices = { auth, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: () => pingStore(db, 2000) };
+  const draining = { active: false };
   const app = await buildApp({
+    draining,
     services,
     bodyLimitBytes: config.bodyLimitBytes,
     version: VERSION,
@@ -159,10 +161,15 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     async close() {
       if (closed) return;
       closed = true;
-      // Stops accepting, lets in-flight requests finish, then releases the database.
+      // Background work stops taking new rows at once (a running rewrap gives its lease back after the
+      // rows in flight, for another node or the next start), while the server stops accepting — new
+      // requests get 503 — and lets in-flight requests finish; then the database is released.
+      draining.active = true;
+      const jobsStopped = rewrap.stop();
+      const probesStopped = keyHealth.stop();
       await app.close();
-      await rewrap.stop();
-      await keyHealth.stop();
+      await jobsStopped;
+      await probesStopped;
       securedData.clearCaches();
       await kms.close();
       await database.close();

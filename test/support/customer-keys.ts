@@ -40,6 +40,8 @@ export interface CustomerKeyOptions {
   aliasName?: string;
   contextKey?: string;
   platformAccountId?: string;
+  /** false: the platform statement leaves out kms:ReEncrypt* (a policy a customer trimmed or wrote before the helper granted it). */
+  reEncrypt?: boolean;
 }
 
 /** A KMS client of the given account against the server's local KMS. */
@@ -53,15 +55,18 @@ export function customerKmsClient(server: TestServer, accountId = CUSTOMER_ACCOU
 export async function createCustomerKey(server: TestServer, opts: CustomerKeyOptions): Promise<CustomerKey> {
   const accountId = opts.accountId ?? CUSTOMER_ACCOUNT;
   const client = customerKmsClient(server, accountId);
-  const policyFor = (orgIds: string[]) =>
-    JSON.stringify(
-      customerKeyPolicy({
-        customerAccountId: accountId,
-        platformAccountId: opts.platformAccountId ?? PLATFORM_ACCOUNT,
-        encryptionContextKey: opts.contextKey ?? CONTEXT_KEY,
-        orgIds,
-      }),
-    );
+  const policyFor = (orgIds: string[]) => {
+    const policy = customerKeyPolicy({
+      customerAccountId: accountId,
+      platformAccountId: opts.platformAccountId ?? PLATFORM_ACCOUNT,
+      encryptionContextKey: opts.contextKey ?? CONTEXT_KEY,
+      orgIds,
+    });
+    if (opts.reEncrypt === false) {
+      for (const s of policy.Statement) if (Array.isArray(s.Action)) s.Action = s.Action.filter((a) => a !== 'kms:ReEncrypt*');
+    }
+    return JSON.stringify(policy);
+  };
   const created = await client.send(new CreateKeyCommand({ Policy: policyFor(opts.orgIds), Description: 'test customer key' }));
   const keyId = created.KeyMetadata!.KeyId!;
   const aliasName = opts.aliasName ?? `alias/test-${randomBytes(6).toString('hex')}`;
