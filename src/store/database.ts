@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type PostgresPool } from 'kysely';
+import { cachedSqliteDatabase, preparingPool, type StatementCacheStats } from './statement-cache.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -11,6 +12,8 @@ export interface DatabaseHandle<DB> {
   dialect: DialectName;
   /** Where the data lives, for log lines: a file path or the URL without credentials. */
   location: string;
+  /** The statement cache under Kysely (src/store/statement-cache.ts). */
+  statements(): StatementCacheStats;
   close(): Promise<void>;
 }
 
@@ -22,13 +25,15 @@ export interface OpenDatabaseOptions {
   /** PostgreSQL schema to use (created if missing); tests use one per run so runs never collide. */
   schema?: string;
   poolSize?: number;
+  /** Prepared statements kept (SQLite: in all; PostgreSQL: per connection). */
+  statementCacheSize?: number;
 }
 
 // int8 (bigint) columns hold millisecond timestamps and counters, all far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
 
 export async function openDatabase<DB>(opts: OpenDatabaseOptions): Promise<DatabaseHandle<DB>> {
-  if (opts.url) return openPostgres<DB>(opts.url, opts.schema, opts.poolSize ?? 10);
+  if (opts.url) return openPostgres<DB>(opts.url, opts.schema, opts.poolSize ?? 10, opts.statementCacheSize);
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const file = path.join(opts.dataDir, opts.fileName ?? 'convault.db');
   const sqlite = new SQLite(file);
@@ -37,11 +42,12 @@ export async function openDatabase<DB>(opts: OpenDatabaseOptions): Promise<Datab
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('synchronous = NORMAL');
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return { db, dialect: 'sqlite', location: file, close: () => db.destroy() };
+  const database = cachedSqliteDatabase(sqlite, opts.statementCacheSize);
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database }) });
+  return { db, dialect: 'sqlite', location: file, statements: database.stats, close: () => db.destroy() };
 }
 
-async function openPostgres<DB>(rawUrl: string, schemaOption: string | undefined, max: number): Promise<DatabaseHandle<DB>> {
+async function openPostgres<DB>(rawUrl: string, schemaOption: string | undefined, max: number, statementCacheSize?: number): Promise<DatabaseHandle<DB>> {
   // `?schema=name` on the URL selects (and creates) a schema, so several deployments or test runs share one database.
   const parsed = new URL(rawUrl);
   const schema = schemaOption ?? (parsed.searchParams.get('schema') || undefined);
@@ -53,9 +59,10 @@ async function openPostgres<DB>(rawUrl: string, schemaOption: string | undefined
     max,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const preparing = preparingPool(pool as never, statementCacheSize);
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: preparing as unknown as PostgresPool }) });
   if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
   const u = new URL(url);
   u.password = '';
-  return { db, dialect: 'postgres', location: u.toString() + (schema ? ` (schema ${schema})` : ''), close: () => db.destroy() };
+  return { db, dialect: 'postgres', location: u.toString() + (schema ? ` (schema ${schema})` : ''), statements: preparing.stats, close: () => db.destroy() };
 }
