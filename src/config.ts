@@ -40,6 +40,7 @@ const envSchema = z.object({
   CONVAULT_DATA_KEY_MAX_CONVERSATIONS: positiveInt.default(10_000),
   CONVAULT_KEY_CACHE_MAX_AGE_S: positiveInt.default(60),
   CONVAULT_KEY_PROBE_INTERVAL_S: positiveInt.default(300),
+  CONVAULT_TOKEN_CACHE_MAX_AGE_MS: z.coerce.number().int().min(0).max(5000, 'must be at most 5000 (a revoked token must stop working within 5 s)').default(2000),
   CONVAULT_CONFIG_REFRESH_MS: positiveInt.default(2000),
   CONVAULT_TEST_RATE_LIMIT_PER_MIN: positiveInt.default(30),
   CONVAULT_WEBHOOK_URL: z.url().optional(),
@@ -70,6 +71,8 @@ export interface Config {
   };
   dataKeys: { rotateSeconds: number; maxConversations: number; cacheMaxAgeSeconds: number };
   keyProbeIntervalSeconds: number;
+  /** How long a verified bearer token is trusted without a database lookup (≤ 5000). */
+  tokenCacheMaxAgeMs: number;
   configRefreshMs: number;
   testRateLimitPerMinute: number;
   webhook?: { url: string; secret?: string };
@@ -119,6 +122,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
       cacheMaxAgeSeconds: e.CONVAULT_KEY_CACHE_MAX_AGE_S,
     },
     keyProbeIntervalSeconds: e.CONVAULT_KEY_PROBE_INTERVAL_S,
+    tokenCacheMaxAgeMs: e.CONVAULT_TOKEN_CACHE_MAX_AGE_MS,
     configRefreshMs: e.CONVAULT_CONFIG_REFRESH_MS,
     testRateLimitPerMinute: e.CONVAULT_TEST_RATE_LIMIT_PER_MIN,
     webhook: e.CONVAULT_WEBHOOK_URL ? { url: e.CONVAULT_WEBHOOK_URL, secret: e.CONVAULT_WEBHOOK_SECRET } : undefined,

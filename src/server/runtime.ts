@@ -56,7 +56,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const { db } = database;
   const orgDal = createOrgDal(db);
   const audit = createAuditService({ db });
-  const auth = createAuthService({ tokenDal: createTokenDal(db), orgDal, audit });
+  const auth = createAuthService({ tokenDal: createTokenDal(db), orgDal, audit, tokenCacheMaxAgeMs: config.tokenCacheMaxAgeMs });
   const orgs = createOrgService({ orgDal });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
   const kms = await setupKms(config, database);
