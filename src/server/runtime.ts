@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
+import { createAuditSealer, type AuditSealer } from '../services/audit/audit-sealer.js';
 import { createAuditService } from '../services/audit/audit-service.js';
 import { createAuthService } from '../services/auth/auth-service.js';
 import { createKeyConfigDal } from '../services/keyconfig/keyconfig-dal.js';
@@ -38,6 +39,7 @@ export interface Runtime {
   bootstrap: BootstrapResult;
   kms: KmsSetup;
   services: AppServices;
+  auditSealer: AuditSealer;
   /** Alias ARN of the demo customer key (embedded local KMS only). */
   demoKeyAliasArn?: string;
   close(): Promise<void>;
@@ -129,6 +131,13 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     },
   });
 
+  // The audit sealer chains appended events in batches, one node at a time (docs/AUDIT.md).
+  const auditSealer = createAuditSealer({
+    db,
+    settings: { intervalMs: config.auditSealIntervalMs },
+    log: { error: (obj, msg) => app.log.error(obj, msg) },
+  });
+
   const services: AppServices = { auth, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: async () => void (await sql`select 1`.execute(db)) };
   const app = await buildApp({
     services,
@@ -145,6 +154,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   app.log.debug({ address }, 'listening');
   rewrap.startSweeper(2000);
   keyHealth.start();
+  auditSealer.start();
 
   let closed = false;
   return {
@@ -154,6 +164,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     bootstrap,
     kms,
     services,
+    auditSealer,
     demoKeyAliasArn,
     async close() {
       if (closed) return;
@@ -162,6 +173,9 @@ export async function startRuntime(config: Config): Promise<Runtime> {
       await app.close();
       await rewrap.stop();
       await keyHealth.stop();
+      // A last pass, so a clean shutdown leaves nothing for another node to seal.
+      await auditSealer.sealPending().catch(() => undefined);
+      await auditSealer.stop();
       securedData.clearCaches();
       await kms.close();
       await database.close();
