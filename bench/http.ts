@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { LoadResult, LoadSpec } from './http-load.js';
+import { newestProfile, summarizeProfile } from './cpu-profile.js';
 import { countStatements, type StatementCounts } from './statement-counts.js';
 
 /**
@@ -34,7 +35,7 @@ const log = (line = '') => process.stdout.write(`${line}\n`);
 const BEFORE: StatementCounts = { get5: 7, putNew: 13, putExisting: 12 };
 
 interface Target {
-  name: 'ceiling' | 'sqlite' | 'postgres';
+  name: 'ceiling' | 'sqlite' | 'postgres' | 'sqlite-full';
   url: string;
   proc: ChildProcess;
   tokens: string[];
@@ -82,7 +83,7 @@ async function call(url: string, token: string, method: string, p: string, body?
 }
 
 /** Starts `convault serve`; tokens: the bootstrap admin's, then one per extra organization. */
-async function startConvault(name: 'sqlite' | 'postgres', databaseUrl: string | undefined, extraOrgs: number, nodeArgs: string[] = []): Promise<Target> {
+async function startConvault(name: 'sqlite' | 'postgres' | 'sqlite-full', databaseUrl: string | undefined, extraOrgs: number, nodeArgs: string[] = []): Promise<Target> {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `convault-bench-http-${name}-`));
   const admin = `cvt_bench_${randomBytes(16).toString('hex')}`;
@@ -96,6 +97,8 @@ async function startConvault(name: 'sqlite' | 'postgres', databaseUrl: string | 
       CONVAULT_BOOTSTRAP_TOKEN: admin,
       // Request logs off, as an operator would run a node under this load; warnings and errors still print.
       LOG_LEVEL: 'warn',
+      // The default is NORMAL; one node runs FULL (an acknowledged write survives an OS crash) to show what that costs.
+      CONVAULT_SQLITE_SYNCHRONOUS: name === 'sqlite-full' ? 'FULL' : 'NORMAL',
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     },
     /serving at/,
@@ -239,12 +242,16 @@ async function main(): Promise<void> {
     targets.push(ceiling);
     const sqlite = await startConvault('sqlite', undefined, 0);
     targets.push(sqlite);
+    const sqliteFull = await startConvault('sqlite-full', undefined, 0);
+    targets.push(sqliteFull);
     const postgres = pgTarget ? await startConvault('postgres', pgTarget.url, ORGS) : undefined;
     if (postgres) targets.push(postgres);
     for (const t of targets) await prepare(t);
 
     const cases: Case[] = [];
-    for (const kind of ['get', 'putNew', 'putExisting'] as const) for (const target of targets) cases.push({ kind, target });
+    for (const kind of ['get', 'putNew', 'putExisting'] as const) {
+      for (const target of targets) if (target !== sqliteFull || kind === 'putNew') cases.push({ kind, target });
+    }
     if (postgres) cases.push({ kind: 'putNew16', target: postgres });
     const key = (c: Case) => `${c.target.name}:${c.kind}`;
 
@@ -261,6 +268,22 @@ async function main(): Promise<void> {
       blocks.push(results);
     }
 
+    // Where a convault node's CPU goes under this load: one more SQLite node, profiled, GET then new-conversation PUTs.
+    log('  CPU profile of a SQLite node (node --cpu-prof): GET, then PUT new conversation');
+    const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'convault-bench-prof-'));
+    const profiled = await startConvault('sqlite', undefined, 0, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+    let profile: Array<{ group: string; share: number }> = [];
+    try {
+      await prepare(profiled);
+      await runCase({ kind: 'get', target: profiled }, SECONDS);
+      await runCase({ kind: 'putNew', target: profiled }, SECONDS);
+    } finally {
+      await profiled.stop();
+      const file = newestProfile(profileDir);
+      if (file) profile = summarizeProfile(file);
+      fs.rmSync(profileDir, { recursive: true, force: true });
+    }
+
     log('  statements per request (in-process runtime, one request at a time)');
     const counts: Record<string, StatementCounts> = { sqlite: await countStatements() };
     if (pgTarget) {
@@ -271,7 +294,7 @@ async function main(): Promise<void> {
         await dropSchema(countSchema);
       }
     }
-    const report = render(blocks, counts, postgres !== undefined, (Date.now() - started) / 1000);
+    const report = render(blocks, counts, profile, postgres !== undefined, (Date.now() - started) / 1000);
     log(report);
     writeSection(report);
   } finally {
@@ -280,7 +303,13 @@ async function main(): Promise<void> {
   }
 }
 
-function render(blocks: Array<Map<string, LoadResult & { sealLagMs: number | null }>>, counts: Record<string, StatementCounts>, withPostgres: boolean, seconds: number): string {
+function render(
+  blocks: Array<Map<string, LoadResult & { sealLagMs: number | null }>>,
+  counts: Record<string, StatementCounts>,
+  profile: Array<{ group: string; share: number }>,
+  withPostgres: boolean,
+  seconds: number,
+): string {
   const med = (k: string, f: (r: LoadResult & { sealLagMs: number | null }) => number) => median(blocks.map((b) => f(b.get(k)!)));
   const ratio = (a: string, b: string) => median(blocks.map((blk) => blk.get(a)!.rps / blk.get(b)!.rps));
   const lines: string[] = [];
@@ -290,7 +319,7 @@ function render(blocks: Array<Map<string, LoadResult & { sealLagMs: number | nul
   lines.push(
     `Measured by \`npm run bench\` (bench/http.ts) on ${new Date().toISOString().slice(0, 10)}${quick ? ' with BENCH_QUICK=1 (one short block: a smoke run, not the figures)' : ''}: ` +
       `autocannon (bench/http-load.ts, a process of its own) with ${CONNECTIONS} connections, ${SECONDS} s per case per block, ${BLOCKS} block(s), the cases alternating within each block, ` +
-      `against real \`convault serve\` processes (embedded local KMS, \`LOG_LEVEL=warn\`) and a bare Fastify app with the same routes, bearer header and bodies that stores nothing and encrypts nothing ` +
+      `against real \`convault serve\` processes (embedded local KMS, \`LOG_LEVEL=warn\`; SQLite with group commit and \`synchronous = NORMAL\`, the default; the \`sqlite-full\` row with \`FULL\`) and a bare Fastify app with the same routes, bearer header and bodies that stores nothing and encrypts nothing ` +
       `(bench/ceiling-server.ts — the HTTP ceiling). Values are 256 bytes; GET reads a conversation of 5 attributes; "new" PUTs each create a conversation. ` +
       `Figures are medians over the blocks; ratios are medians of the per-block ratios. ${os.cpus().length} logical CPUs (${os.cpus()[0]?.model ?? 'unknown'}), shared by the servers, the load generator and whatever else runs on the machine; whole section ${fmt(seconds)} s.`,
   );
@@ -298,8 +327,9 @@ function render(blocks: Array<Map<string, LoadResult & { sealLagMs: number | nul
   lines.push('| case | req/s | p50 ms | p99 ms | max seal lag ms |');
   lines.push('|---|---:|---:|---:|---:|');
   const names: Record<Kind, string> = { get: 'GET, 5 attributes', putNew: 'PUT, new conversation', putExisting: 'PUT, existing conversation', putNew16: 'PUT, new conversation, 16 organizations' };
-  for (const t of ['ceiling', 'sqlite', ...(withPostgres ? ['postgres'] : [])]) {
-    for (const kind of ['get', 'putNew', 'putExisting', ...(t === 'postgres' ? ['putNew16'] : [])] as Kind[]) {
+  for (const t of ['ceiling', 'sqlite', 'sqlite-full', ...(withPostgres ? ['postgres'] : [])]) {
+    const kinds: Kind[] = t === 'sqlite-full' ? ['putNew'] : ['get', 'putNew', 'putExisting', ...(t === 'postgres' ? (['putNew16'] as const) : [])];
+    for (const kind of kinds) {
       const k = `${t}:${kind}`;
       const lag = blocks.map((b) => b.get(k)!.sealLagMs).filter((x): x is number => x !== null);
       lines.push(`| ${t} — ${names[kind]} | ${fmt(med(k, (r) => r.rps))} | ${fmt(med(k, (r) => r.p50))} | ${fmt(med(k, (r) => r.p99))} | ${lag.length ? fmt(Math.max(...lag)) : '—'} |`);
@@ -317,6 +347,7 @@ function render(blocks: Array<Map<string, LoadResult & { sealLagMs: number | nul
     row('PostgreSQL PUT (new conversation) / ceiling PUT', 0.15, ratio('postgres:putNew', 'ceiling:putNew'));
     row('PostgreSQL one-org PUT / 16-org PUT (new conversations)', 0.9, ratio('postgres:putNew', 'postgres:putNew16'));
   }
+  lines.push(`| SQLite PUT (new conversation), synchronous = FULL / NORMAL | (what FULL costs) | ${fmt(ratio('sqlite-full:putNew', 'sqlite:putNew'), 2)} | |`);
   row('p99 latency, SQLite GET (ms)', 20, med('sqlite:get', (r) => r.p99), false, 0);
   row('p99 latency, SQLite PUT, new conversation (ms)', 20, med('sqlite:putNew', (r) => r.p99), false, 0);
   lines.push('');
@@ -329,6 +360,14 @@ function render(blocks: Array<Map<string, LoadResult & { sealLagMs: number | nul
   lines.push(`| PUT, new conversation | ${BEFORE.putNew} | ${c('sqlite', 'putNew')} | ${c('postgres', 'putNew')} |`);
   lines.push(`| PUT, existing conversation | ${BEFORE.putExisting} | ${c('sqlite', 'putExisting')} | ${c('postgres', 'putExisting')} |`);
   lines.push(`| the sealer, per event sealed (off the request path) | — | ${c('sqlite', 'sealPerEvent')} | ${c('postgres', 'sealPerEvent')} |`);
+  if (profile.length) {
+    lines.push('');
+    lines.push(`Where a SQLite node's CPU time goes under this load (\`node --cpu-prof\`, ${SECONDS} s of GET then ${SECONDS} s of new-conversation PUTs, ${CONNECTIONS} connections; share of non-idle samples, a native call counted for the JavaScript that made it):`);
+    lines.push('');
+    lines.push('| where | share of CPU |');
+    lines.push('|---|---:|');
+    for (const p of profile.filter((x) => x.share >= 0.005)) lines.push(`| ${p.group} | ${(p.share * 100).toFixed(1)} % |`);
+  }
   lines.push('<!-- http:end -->');
   return lines.join('\n');
 }

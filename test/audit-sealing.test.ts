@@ -54,8 +54,8 @@ for (const target of databaseTargets) {
       const org = randomUUID();
       const audits = [createAuditService({ db: handle.db }), createAuditService({ db: node2.db })];
       const sealers = [
-        createAuditSealer({ db: handle.db, settings: { intervalMs: 10, batchSize: 25 } }),
-        createAuditSealer({ db: node2.db, settings: { intervalMs: 10, batchSize: 25 } }),
+        createAuditSealer({ db: handle.db, dialect: handle.dialect, settings: { intervalMs: 10, batchSize: 25 } }),
+        createAuditSealer({ db: node2.db, dialect: handle.dialect, settings: { intervalMs: 10, batchSize: 25 } }),
       ];
       sealers.forEach((s) => s.start());
       try {
@@ -88,7 +88,7 @@ for (const target of databaseTargets) {
       const node2 = await secondNode();
       const org = randomUUID();
       const audit = createAuditService({ db: handle.db });
-      const sealer = createAuditSealer({ db: handle.db });
+      const sealer = createAuditSealer({ db: handle.db, dialect: handle.dialect });
       for (let i = 1; i <= 5; i++) await audit.record(event(org, i));
       // Node 2 appends event 6 in a transaction that commits only while the pass is under way.
       let release!: () => void;
@@ -162,7 +162,7 @@ for (const target of databaseTargets) {
       const audit = () => createAuditService({ db: handle.db });
       async function sealedTrail(n: number) {
         const org = randomUUID();
-        const sealer = createAuditSealer({ db: handle.db, settings: { batchSize: 3 } });
+        const sealer = createAuditSealer({ db: handle.db, dialect: handle.dialect, settings: { batchSize: 3 } });
         for (let i = 1; i <= n; i++) await audit().record(event(org, i));
         await sealer.sealPending();
         await sealer.stop();

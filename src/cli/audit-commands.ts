@@ -56,7 +56,7 @@ function registerSeal(audit: Command): void {
     .action(() =>
       runCommand(async () => {
         const database = await openConvaultDatabase(loadConfig());
-        const sealer = createAuditSealer({ db: database.db, nodeId: `cli:${process.pid}` });
+        const sealer = createAuditSealer({ db: database.db, dialect: database.dialect, nodeId: `cli:${process.pid}` });
         try {
           let sealed = 0;
           // A server holding the lease seals them itself; wait for what is there now to be sealed, by it or by us.

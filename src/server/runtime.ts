@@ -23,6 +23,7 @@ import { bootstrapIfEmpty, type BootstrapResult } from '../services/orgs/bootstr
 import { createOrgDal } from '../services/orgs/org-dal.js';
 import { createOrgService } from '../services/orgs/org-service.js';
 import { openDatabase, type DatabaseHandle } from '../store/database.js';
+import { createGroupCommitter } from '../store/group-commit.js';
 import { runMigrations } from '../store/migrate.js';
 import { convaultMigrations } from '../store/migrations/index.js';
 import type { Database } from '../store/schema.js';
@@ -46,7 +47,7 @@ export interface Runtime {
 }
 
 export async function openConvaultDatabase(config: Config): Promise<DatabaseHandle<Database>> {
-  const database = await openDatabase<Database>({ url: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase<Database>({ url: config.databaseUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
   await runMigrations(database.db, database.dialect, convaultMigrations);
   return database;
 }
@@ -57,7 +58,9 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const database = await openConvaultDatabase(config);
   const { db } = database;
   const orgDal = createOrgDal(db);
-  const audit = createAuditService({ db });
+  // SQLite: concurrent writes share one transaction and one commit (src/store/group-commit.ts).
+  const groupCommit = database.dialect === 'sqlite' ? createGroupCommitter(db) : undefined;
+  const audit = createAuditService({ db, groupCommit });
   const auth = createAuthService({ tokenDal: createTokenDal(db), orgDal, audit, tokenCacheMaxAgeMs: config.tokenCacheMaxAgeMs });
   const orgs = createOrgService({ orgDal });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
@@ -78,7 +81,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const keyErrors = createKeyErrorRecorder({ keyConfigs });
   const cacheMaxAgeMs = config.dataKeys.cacheMaxAgeSeconds * 1000;
   const securedData = createSecuredDataService({
-    dal: createSecuredDataDal(db, database.dialect),
+    dal: createSecuredDataDal(db, database.dialect, groupCommit),
     gateway: kms.gateway,
     keyConfigs,
     audit,
@@ -134,6 +137,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   // The audit sealer chains appended events in batches, one node at a time (docs/AUDIT.md).
   const auditSealer = createAuditSealer({
     db,
+    dialect: database.dialect,
     settings: { intervalMs: config.auditSealIntervalMs },
     log: { error: (obj, msg) => app.log.error(obj, msg) },
   });

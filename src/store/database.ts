@@ -25,6 +25,8 @@ export interface OpenDatabaseOptions {
   /** PostgreSQL schema to use (created if missing); tests use one per run so runs never collide. */
   schema?: string;
   poolSize?: number;
+  /** SQLite only: FULL syncs the WAL at every commit (an acknowledged write survives an OS crash); NORMAL does not (it survives a process crash). */
+  sqliteSynchronous?: 'FULL' | 'NORMAL';
   /** Prepared statements kept (SQLite: in all; PostgreSQL: per connection). */
   statementCacheSize?: number;
 }
@@ -41,7 +43,7 @@ export async function openDatabase<DB>(opts: OpenDatabaseOptions): Promise<Datab
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma(`synchronous = ${opts.sqliteSynchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
   const database = cachedSqliteDatabase(sqlite, opts.statementCacheSize);
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database }) });
   return { db, dialect: 'sqlite', location: file, statements: database.stats, close: () => db.destroy() };

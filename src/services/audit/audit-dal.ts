@@ -1,4 +1,5 @@
-import { type Insertable, type Kysely, type Selectable } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import type { DialectName } from '../../store/database.js';
 import type { AuditEventsTable, AuditHeadsTable, AuditSealsTable, Database } from '../../store/schema.js';
 import { GENESIS_HASH } from './audit-chain.js';
 
@@ -115,9 +116,22 @@ export function createAuditDal(db: Kysely<Database>) {
       return true;
     },
 
-    /** Fills the chain fields of events that are still unsealed; returns how many it filled. */
-    async sealEvents(trx: Kysely<Database>, orgId: string, events: SealedFields[]): Promise<number> {
+    /**
+     * Fills the chain fields of events that are still unsealed; returns how many it filled. On
+     * PostgreSQL 100 events per statement (a round trip each); SQLite runs in-process, one per row.
+     */
+    async sealEvents(trx: Kysely<Database>, orgId: string, events: SealedFields[], dialect: DialectName = 'sqlite'): Promise<number> {
       let sealed = 0;
+      if (dialect === 'postgres') {
+        for (let i = 0; i < events.length; i += 100) {
+          const rows = events.slice(i, i + 100).map((e) => sql`(${e.id}, ${e.seq}::bigint, ${e.prevHash}, ${e.hash})`);
+          const res = await sql`update audit_events as e set seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
+            from (values ${sql.join(rows)}) as v(id, seq, prev_hash, hash)
+            where e.id = v.id and e.org_id = ${orgId} and e.seq is null`.execute(trx);
+          sealed += Number(res.numAffectedRows ?? 0);
+        }
+        return sealed;
+      }
       for (const e of events) {
         const res = await trx
           .updateTable('audit_events')

@@ -7,6 +7,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { DialectName } from '../../store/database.js';
 import type { AuditHeadsTable, AuditSealsTable, Database } from '../../store/schema.js';
 import { computeEventHash, computeSealHash } from './audit-chain.js';
 import { createAuditDal, emptyHead, type AuditEventRow, type SealedFields } from './audit-dal.js';
@@ -27,6 +28,8 @@ export const DEFAULT_SEALER_SETTINGS: AuditSealerSettings = { intervalMs: 200, l
 
 export interface AuditSealerDeps {
   db: Kysely<Database>;
+  /** PostgreSQL seals 100 events per statement; SQLite one per statement. */
+  dialect?: DialectName;
   settings?: Partial<AuditSealerSettings>;
   nodeId?: string;
   clock?: () => number;
@@ -66,7 +69,7 @@ export function createAuditSealer(deps: AuditSealerDeps) {
       let sealed = 0;
       for (const plan of plans) {
         if (!(await trxDal.advanceHead(trx, plan.from, plan.to, plan.seal))) throw new LeaseLost();
-        const n = await trxDal.sealEvents(trx, plan.from.org_id, plan.events);
+        const n = await trxDal.sealEvents(trx, plan.from.org_id, plan.events, deps.dialect);
         if (n !== plan.events.length) throw new LeaseLost();
         sealed += n;
       }

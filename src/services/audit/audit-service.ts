@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { GroupCommitter } from '../../store/group-commit.js';
 import type { Database } from '../../store/schema.js';
 import { badRequest } from '../errors.js';
 import { sealCheckpoints, verifyChain, type AuditSeal } from './audit-chain.js';
@@ -11,6 +12,8 @@ import type { AuditEntry, AuditEvent, AuditEventInput, AuditListOptions, AuditPa
 
 export interface AuditServiceDeps {
   db: Kysely<Database>;
+  /** SQLite: an event recorded without the caller's transaction joins the next group commit. */
+  groupCommit?: Pick<GroupCommitter<Database>, 'run'>;
   clock?: () => number;
 }
 
@@ -24,7 +27,7 @@ const EXPORT_BATCH = 500;
  * The audit trail: an append-only, per-organization hash chain of events. There is no update
  * or delete on purpose; verify() detects rows changed or removed behind the service's back.
  */
-export function createAuditService({ db, clock = Date.now }: AuditServiceDeps) {
+export function createAuditService({ db, groupCommit, clock = Date.now }: AuditServiceDeps) {
   async function append(executor: Kysely<Database>, input: PreparedInput): Promise<AuditEntry> {
     const atMs = Math.floor(clock());
     const entry: AuditEntry = {
@@ -95,7 +98,9 @@ export function createAuditService({ db, clock = Date.now }: AuditServiceDeps) {
      * returned entry has no seq or hash yet.
      */
     async record(event: AuditEventInput, executor?: Kysely<Database>): Promise<AuditEntry> {
-      return append(executor ?? db, prepareInput(event));
+      const input = prepareInput(event);
+      if (executor === undefined && groupCommit) return groupCommit.run((trx) => append(trx, input));
+      return append(executor ?? db, input);
     },
 
     /** Newest first (in the order appended, sealed or not), one page; `nextCursor` is present when older events match. */

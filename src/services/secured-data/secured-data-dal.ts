@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DialectName } from '../../store/database.js';
+import type { GroupCommitter } from '../../store/group-commit.js';
 import type { ConversationKeysTable, Database, OrgDataKeysTable, SecuredValuesTable } from '../../store/schema.js';
 
 export type SecuredDataDal = ReturnType<typeof createSecuredDataDal>;
@@ -61,7 +62,7 @@ function dataKeyFromJoin(orgId: string, r: JoinedDataKey): OrgDataKeysTable | un
 }
 
 /** Every query takes the organization id: a row is only ever found within its org. */
-export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName) {
+export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName, groupCommit?: Pick<GroupCommitter<Database>, 'run'>) {
   const dal = {
     // ---- org data keys -------------------------------------------------------------------------
 
@@ -234,8 +235,9 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName)
       return rows.map((r) => r.name);
     },
 
+    /** A write transaction: its own, or a savepoint in a group commit (SQLite), acknowledged after the commit either way. */
     transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-      return db.transaction().execute(fn);
+      return groupCommit ? groupCommit.run(fn) : db.transaction().execute(fn);
     },
   };
   return dal;
