@@ -40,6 +40,9 @@ const envSchema = z.object({
   CONVAULT_DATA_KEY_MAX_CONVERSATIONS: positiveInt.default(10_000),
   CONVAULT_KEY_CACHE_MAX_AGE_S: positiveInt.default(60),
   CONVAULT_KEY_PROBE_INTERVAL_S: positiveInt.default(300),
+  CONVAULT_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('NORMAL'),
+  CONVAULT_AUDIT_SEAL_INTERVAL_MS: z.coerce.number().int().min(10).max(1000, 'must be at most 1000 (the seal lag target is 1 s)').default(200),
+  CONVAULT_TOKEN_CACHE_MAX_AGE_MS: z.coerce.number().int().min(0).max(5000, 'must be at most 5000 (a revoked token must stop working within 5 s)').default(2000),
   CONVAULT_CONFIG_REFRESH_MS: positiveInt.default(2000),
   CONVAULT_TEST_RATE_LIMIT_PER_MIN: positiveInt.default(30),
   CONVAULT_WEBHOOK_URL: z.url().optional(),
@@ -71,6 +74,12 @@ export interface Config {
   };
   dataKeys: { rotateSeconds: number; maxConversations: number; cacheMaxAgeSeconds: number };
   keyProbeIntervalSeconds: number;
+  /** SQLite's synchronous setting: NORMAL (default) survives a process crash; FULL also an OS crash (docs/OPERATIONS.md). */
+  sqliteSynchronous: 'FULL' | 'NORMAL';
+  /** How often the audit sealer chains the events appended since its last pass. */
+  auditSealIntervalMs: number;
+  /** How long a verified bearer token is trusted without a database lookup (≤ 5000). */
+  tokenCacheMaxAgeMs: number;
   configRefreshMs: number;
   testRateLimitPerMinute: number;
   webhook?: { url: string; secret?: string };
@@ -122,6 +131,9 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
       cacheMaxAgeSeconds: e.CONVAULT_KEY_CACHE_MAX_AGE_S,
     },
     keyProbeIntervalSeconds: e.CONVAULT_KEY_PROBE_INTERVAL_S,
+    tokenCacheMaxAgeMs: e.CONVAULT_TOKEN_CACHE_MAX_AGE_MS,
+    auditSealIntervalMs: e.CONVAULT_AUDIT_SEAL_INTERVAL_MS,
+    sqliteSynchronous: e.CONVAULT_SQLITE_SYNCHRONOUS,
     configRefreshMs: e.CONVAULT_CONFIG_REFRESH_MS,
     testRateLimitPerMinute: e.CONVAULT_TEST_RATE_LIMIT_PER_MIN,
     webhook: e.CONVAULT_WEBHOOK_URL ? { url: e.CONVAULT_WEBHOOK_URL, secret: e.CONVAULT_WEBHOOK_SECRET } : undefined,

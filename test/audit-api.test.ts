@@ -27,6 +27,8 @@ for (const target of databaseTargets) {
         await audit.record({ orgId: acme.orgId, principal: 'p-acme', action: actions[i % 3]!, target: `t-${i}`, outcome: i === 4 ? 'failure' : 'success', details: { i } });
       }
       await audit.record({ orgId: other.orgId, principal: 'p-other', action: 'keyconfig.save', outcome: 'success' });
+      // The server's sealer would chain them within its interval; one pass now makes the seqs certain.
+      await server.runtime.auditSealer.sealPending();
     });
     afterAll(async () => server?.close());
 
@@ -35,6 +37,7 @@ for (const target of databaseTargets) {
       expect(res.status).toBe(200);
       expect(res.body.selfUri).toBe('/api/v2/audits');
       expect(res.body.nextCursor).toBeUndefined();
+      expect(res.body.unsealed).toEqual({ count: 0, oldestAt: null, oldestAgeMs: null });
       // seq 1 is the creation of the test's token (auth.token.create); the recorded events follow.
       expect(res.body.entities.map((e: any) => e.seq)).toEqual([10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
       expect(res.body.entities[9].action).toBe('auth.token.create');
@@ -94,6 +97,25 @@ for (const target of databaseTargets) {
       const keyconfig = await server.call('GET', '/api/v2/audits?action=keyconfig.*&limit=5', { token: acme.token });
       expect(keyconfig.body.entities.map((e: any) => e.action)).toEqual(['keyconfig.save', 'keyconfig.test', 'keyconfig.save', 'keyconfig.test', 'keyconfig.save']);
       expect(keyconfig.body.nextCursor).toEqual(expect.any(String));
+    });
+
+    it('shows events not sealed yet (seq and hashes null) and counts them, then sealed', async () => {
+      const late = await createOrgWithToken(server, 'Late', ['audit:log:view']);
+      await server.runtime.auditSealer.sealPending();
+      await server.runtime.auditSealer.stop();
+      try {
+        await audit.record({ orgId: late.orgId, principal: 'p-late', action: 'keyconfig.save', target: 'kc', outcome: 'success' });
+        const pending = await server.call('GET', '/api/v2/audits', { token: late.token });
+        expect(pending.body.entities[0]).toMatchObject({ action: 'keyconfig.save', seq: null, prevHash: null, hash: null });
+        expect(pending.body.entities[1]).toMatchObject({ action: 'auth.token.create', seq: 1, hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+        expect(pending.body.unsealed).toEqual({ count: 1, oldestAt: pending.body.entities[0].at, oldestAgeMs: expect.any(Number) });
+      } finally {
+        server.runtime.auditSealer.start();
+      }
+      await server.runtime.auditSealer.sealPending();
+      const sealed = await server.call('GET', '/api/v2/audits', { token: late.token });
+      expect(sealed.body.entities[0]).toMatchObject({ action: 'keyconfig.save', seq: 2, prevHash: sealed.body.entities[1].hash });
+      expect(sealed.body.unsealed.count).toBe(0);
     });
 
     it('401s without a valid token', async () => {

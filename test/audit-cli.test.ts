@@ -7,6 +7,7 @@ import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { openConvaultDatabase } from '../src/server/runtime.js';
+import { createAuditSealer } from '../src/services/audit/audit-sealer.js';
 import { createAuditService } from '../src/services/audit/audit-service.js';
 import { createOrgDal } from '../src/services/orgs/org-dal.js';
 import { tempDir } from './support/databases.js';
@@ -31,6 +32,8 @@ async function seed(dataDir: string, events: number): Promise<string> {
         details: { attributes: i, note: 'ünïcödé "quoted"' },
       });
     }
+    // No server runs here to seal them.
+    await createAuditSealer({ db: database.db }).sealPending();
     return orgId;
   } finally {
     await database.close();
@@ -118,7 +121,7 @@ describe('convault audit (CLI, SQLite)', () => {
     expect(res.code).toBe(0);
     expect(res.stdout.trim()).toBe(`Audit trail of organization ${orgId} is intact: 7 events verified.`);
     const json = await runCli(['audit', 'verify', '--org', orgId, '--json'], env);
-    expect(JSON.parse(json.stdout)).toEqual({ ok: true, count: 7 });
+    expect(JSON.parse(json.stdout)).toEqual({ ok: true, count: 7, unsealed: { count: 0, oldestAt: null, oldestAgeMs: null } });
   });
 
   it('refuses an unknown organization instead of verifying an empty trail', async () => {
@@ -187,8 +190,14 @@ describe('convault audit (CLI, SQLite)', () => {
       });
     const results = await Promise.all([run(), run()]);
     for (const r of results) expect(r, r.stderr).toMatchObject({ code: 0 });
+    const unsealed = await runCli(['audit', 'verify', '--org', shared], env);
+    expect(unsealed.code).toBe(0);
+    expect(unsealed.stdout).toMatch(/intact: 0 events verified\. 80 newer events are not sealed yet \(the oldest appended \d+\.\d s ago\)\./);
+    // No server runs on this file: `audit seal` chains them (taking the sealer's lease like a server would).
+    const seal = await runCli(['audit', 'seal'], env);
+    expect(seal.stdout).toMatch(/^Sealed \d+ audit events\.$/m);
     const verify = await runCli(['audit', 'verify', '--org', shared, '--json'], env);
-    expect(JSON.parse(verify.stdout)).toEqual({ ok: true, count: 80 });
+    expect(JSON.parse(verify.stdout)).toEqual({ ok: true, count: 80, unsealed: { count: 0, oldestAt: null, oldestAgeMs: null } });
     const seqs = (await runCli(['audit', 'export', '--org', shared], env)).stdout.trimEnd().split('\n').map((l) => JSON.parse(l).seq);
     expect(seqs).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
   });

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { openConvaultDatabase } from '../server/runtime.js';
 import { createAuditDal } from '../services/audit/audit-dal.js';
+import { createAuditSealer } from '../services/audit/audit-sealer.js';
 import { createAuditService, type AuditService } from '../services/audit/audit-service.js';
 import { canonicalJson } from '../services/audit/canonical-json.js';
 import type { AuditVerification } from '../services/audit/types.js';
@@ -12,7 +13,8 @@ import { runCommand } from './run-command.js';
 
 /** `audit export` and `audit verify`: read the same database as `serve`, also while it runs. */
 export function registerAuditCommands(program: Command): void {
-  const audit = program.command('audit').description("Export and verify an organization's audit trail");
+  const audit = program.command('audit').description("Export, verify and seal organizations' audit trails");
+  registerSeal(audit);
   audit
     .command('export')
     .description('Print every audit event of the organization as JSON lines, oldest first (canonical JSON, so hashes can be recomputed)')
@@ -32,7 +34,7 @@ export function registerAuditCommands(program: Command): void {
         const result = await service.verify(opts.org);
         if (opts.json) process.stdout.write(JSON.stringify(result) + '\n');
         if (result.ok) {
-          if (!opts.json) process.stdout.write(`Audit trail of organization ${opts.org} is intact: ${result.count} events verified.\n`);
+          if (!opts.json) process.stdout.write(`Audit trail of organization ${opts.org} is intact: ${result.count} events verified.${describeUnsealed(result)}\n`);
         } else {
           if (!opts.json) process.stderr.write(`convault: ${describeBreak(opts.org, result)}\n`);
           process.exitCode = 1;
@@ -41,10 +43,41 @@ export function registerAuditCommands(program: Command): void {
     );
 }
 
+function describeUnsealed(result: AuditVerification): string {
+  const u = result.unsealed;
+  if (!u || u.count === 0) return '';
+  return ` ${u.count} newer event${u.count === 1 ? ' is' : 's are'} not sealed yet (the oldest appended ${(u.oldestAgeMs! / 1000).toFixed(1)} s ago).`;
+}
+
+function registerSeal(audit: Command): void {
+  audit
+    .command('seal')
+    .description('Chain every audit event not sealed yet (what a running server does every CONVAULT_AUDIT_SEAL_INTERVAL_MS); waits for the sealer lease if a server holds it')
+    .action(() =>
+      runCommand(async () => {
+        const database = await openConvaultDatabase(loadConfig());
+        const sealer = createAuditSealer({ db: database.db, dialect: database.dialect, nodeId: `cli:${process.pid}` });
+        try {
+          let sealed = 0;
+          // A server holding the lease seals them itself; wait for what is there now to be sealed, by it or by us.
+          for (let i = 0; i < 100; i++) {
+            sealed += await sealer.sealPending();
+            if ((await createAuditDal(database.db).unsealedEvents(1)).length === 0) break;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          process.stdout.write(`Sealed ${sealed} audit events.\n`);
+        } finally {
+          await sealer.stop();
+          await database.close();
+        }
+      }),
+    );
+}
+
 export function describeBreak(orgId: string, result: Extract<AuditVerification, { ok: false }>): string {
   const { id, seq } = result.brokenAt;
   const event = id === null ? `seq ${seq} (missing)` : `event ${id} (seq ${seq})`;
-  return `audit trail of organization ${orgId} is broken at ${event}: ${result.reason}; the ${result.count} events before it verify.`;
+  return `audit trail of organization ${orgId} is broken at ${event}: ${result.reason}; the ${result.count} events before it verify.${describeUnsealed(result)}`;
 }
 
 async function withAudit(orgId: string, fn: (service: AuditService) => Promise<void>): Promise<void> {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
+import { createAuditSealer, type AuditSealer } from '../services/audit/audit-sealer.js';
 import { createAuditService } from '../services/audit/audit-service.js';
 import { createAuthService } from '../services/auth/auth-service.js';
 import { createKeyConfigDal } from '../services/keyconfig/keyconfig-dal.js';
@@ -21,6 +22,7 @@ import { bootstrapIfEmpty, type BootstrapResult } from '../services/orgs/bootstr
 import { createOrgDal } from '../services/orgs/org-dal.js';
 import { createOrgService } from '../services/orgs/org-service.js';
 import { openDatabase, type DatabaseHandle } from '../store/database.js';
+import { createGroupCommitter } from '../store/group-commit.js';
 import { runMigrations } from '../store/migrate.js';
 import { pingStore } from '../store/ping.js';
 import { convaultMigrations } from '../store/migrations/index.js';
@@ -38,13 +40,19 @@ export interface Runtime {
   bootstrap: BootstrapResult;
   kms: KmsSetup;
   services: AppServices;
+  auditSealer: AuditSealer;
   /** Alias ARN of the demo customer key (embedded local KMS only). */
   demoKeyAliasArn?: string;
   close(): Promise<void>;
 }
 
 export async function openConvaultDatabase(config: Config): Promise<DatabaseHandle<Database>> {
-  const database = await openDatabase<Database>({ url: config.databaseUrl, dataDir: config.dataDir, busyTimeoutMs: config.sqliteBusyTimeoutMs });
+  const database = await openDatabase<Database>({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    busyTimeoutMs: config.sqliteBusyTimeoutMs,
+    sqliteSynchronous: config.sqliteSynchronous,
+  });
   await runMigrations(database.db, database.dialect, convaultMigrations);
   return database;
 }
@@ -55,8 +63,10 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const database = await openConvaultDatabase(config);
   const { db } = database;
   const orgDal = createOrgDal(db);
-  const audit = createAuditService({ db });
-  const auth = createAuthService({ tokenDal: createTokenDal(db), orgDal, audit });
+  // SQLite: concurrent writes share one transaction and one commit (src/store/group-commit.ts).
+  const groupCommit = database.dialect === 'sqlite' ? createGroupCommitter(db) : undefined;
+  const audit = createAuditService({ db, groupCommit });
+  const auth = createAuthService({ tokenDal: createTokenDal(db), orgDal, audit, tokenCacheMaxAgeMs: config.tokenCacheMaxAgeMs });
   const orgs = createOrgService({ orgDal });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
   const kms = await setupKms(config, database);
@@ -76,7 +86,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const keyErrors = createKeyErrorRecorder({ keyConfigs });
   const cacheMaxAgeMs = config.dataKeys.cacheMaxAgeSeconds * 1000;
   const securedData = createSecuredDataService({
-    dal: createSecuredDataDal(db, database.dialect),
+    dal: createSecuredDataDal(db, database.dialect, groupCommit),
     gateway: kms.gateway,
     keyConfigs,
     audit,
@@ -129,6 +139,14 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     },
   });
 
+  // The audit sealer chains appended events in batches, one node at a time (docs/AUDIT.md).
+  const auditSealer = createAuditSealer({
+    db,
+    dialect: database.dialect,
+    settings: { intervalMs: config.auditSealIntervalMs },
+    log: { error: (obj, msg) => app.log.error(obj, msg) },
+  });
+
   const services: AppServices = { auth, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: () => pingStore(db, 2000) };
   const draining = { active: false };
   const app = await buildApp({
@@ -148,6 +166,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   app.log.debug({ address }, 'listening');
   rewrap.startSweeper(2000);
   keyHealth.start();
+  auditSealer.start();
 
   let closed = false;
   return {
@@ -157,6 +176,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     bootstrap,
     kms,
     services,
+    auditSealer,
     demoKeyAliasArn,
     async close() {
       if (closed) return;
@@ -170,6 +190,9 @@ export async function startRuntime(config: Config): Promise<Runtime> {
       await app.close();
       await jobsStopped;
       await probesStopped;
+      // A last pass, so a clean shutdown leaves nothing for another node to seal.
+      await auditSealer.sealPending().catch(() => undefined);
+      await auditSealer.stop();
       securedData.clearCaches();
       await kms.close();
       await database.close();

@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type PostgresPool } from 'kysely';
 import { withStoreFaultHandling } from './fault-handling-dialect.js';
 import { describeDriverError } from './store-faults.js';
+import { cachedSqliteDatabase, preparingPool, type StatementCacheStats } from './statement-cache.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -13,6 +14,8 @@ export interface DatabaseHandle<DB> {
   dialect: DialectName;
   /** Where the data lives, for log lines: a file path or the URL without credentials. */
   location: string;
+  /** The statement cache under Kysely (src/store/statement-cache.ts). */
+  statements(): StatementCacheStats;
   close(): Promise<void>;
   /** Where connection errors that reach no query are reported (default: a JSON line on stderr). */
   setLogger(logger: DatabaseLogger): void;
@@ -34,6 +37,10 @@ export interface OpenDatabaseOptions {
   busyTimeoutMs?: number;
   /** PostgreSQL: how long opening a new connection may take before it counts as unreachable. */
   connectTimeoutMs?: number;
+  /** SQLite only: FULL syncs the WAL at every commit (an acknowledged write survives an OS crash); NORMAL does not (it survives a process crash). */
+  sqliteSynchronous?: 'FULL' | 'NORMAL';
+  /** Prepared statements kept (SQLite: in all; PostgreSQL: per connection). */
+  statementCacheSize?: number;
 }
 
 const stderrLogger: DatabaseLogger = {
@@ -44,7 +51,7 @@ const stderrLogger: DatabaseLogger = {
 pg.types.setTypeParser(20, (v) => Number(v));
 
 export async function openDatabase<DB>(opts: OpenDatabaseOptions): Promise<DatabaseHandle<DB>> {
-  if (opts.url) return openPostgres<DB>(opts.url, opts.schema, opts.poolSize ?? 10, opts.connectTimeoutMs ?? 5000);
+  if (opts.url) return openPostgres<DB>(opts.url, opts.schema, opts.poolSize ?? 10, opts.connectTimeoutMs ?? 5000, opts.statementCacheSize);
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const file = path.join(opts.dataDir, opts.fileName ?? 'convault.db');
   const sqlite = new SQLite(file);
@@ -52,12 +59,19 @@ export async function openDatabase<DB>(opts: OpenDatabaseOptions): Promise<Datab
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
   sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('synchronous = NORMAL');
-  const db = new Kysely<DB>({ dialect: withStoreFaultHandling(new SqliteDialect({ database: sqlite })) });
-  return { db, dialect: 'sqlite', location: file, close: () => db.destroy(), setLogger: () => undefined };
+  sqlite.pragma(`synchronous = ${opts.sqliteSynchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
+  const database = cachedSqliteDatabase(sqlite, opts.statementCacheSize);
+  const db = new Kysely<DB>({ dialect: withStoreFaultHandling(new SqliteDialect({ database })) });
+  return { db, dialect: 'sqlite', location: file, statements: database.stats, close: () => db.destroy(), setLogger: () => undefined };
 }
 
-async function openPostgres<DB>(rawUrl: string, schemaOption: string | undefined, max: number, connectTimeoutMs: number): Promise<DatabaseHandle<DB>> {
+async function openPostgres<DB>(
+  rawUrl: string,
+  schemaOption: string | undefined,
+  max: number,
+  connectTimeoutMs: number,
+  statementCacheSize?: number,
+): Promise<DatabaseHandle<DB>> {
   // `?schema=name` on the URL selects (and creates) a schema, so several deployments or test runs share one database.
   const parsed = new URL(rawUrl);
   const schema = schemaOption ?? (parsed.searchParams.get('schema') || undefined);
@@ -91,7 +105,8 @@ async function openPostgres<DB>(rawUrl: string, schemaOption: string | undefined
   let logger = stderrLogger;
   pool.on('error', (err) => logger.warn({ database: 'postgres', ...describeDriverError(err) }, 'idle database connection lost; a new one is opened on next use'));
   pool.on('connect', (client) => client.on('error', () => undefined));
-  const db = new Kysely<DB>({ dialect: withStoreFaultHandling(new PostgresDialect({ pool })) });
+  const preparing = preparingPool(pool as never, statementCacheSize);
+  const db = new Kysely<DB>({ dialect: withStoreFaultHandling(new PostgresDialect({ pool: preparing as unknown as PostgresPool })) });
   if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
   const u = new URL(url);
   u.password = '';
@@ -99,6 +114,7 @@ async function openPostgres<DB>(rawUrl: string, schemaOption: string | undefined
     db,
     dialect: 'postgres',
     location: u.toString() + (schema ? ` (schema ${schema})` : ''),
+    statements: preparing.stats,
     close: () => db.destroy(),
     setLogger: (next) => void (logger = next),
   };

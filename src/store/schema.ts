@@ -1,4 +1,5 @@
 /** Row types of the convault database, shared by every DAL. Timestamps are epoch milliseconds. */
+import type { Generated } from 'kysely';
 
 export interface OrganizationsTable {
   id: string;
@@ -65,12 +66,17 @@ export interface KeyConfigurationHistoryTable {
   test_report: string;
 }
 
-/** One audit event; append-only (see src/services/audit). `hash` chains it to the previous event of the organization. */
+/**
+ * One audit event; append-only (see src/services/audit). Appended with `seq`, `prev_hash` and
+ * `hash` null; the sealer fills them, chaining the event to the previous one of the organization.
+ */
 export interface AuditEventsTable {
+  /** Assigned by the database on insert: the order in which the sealer takes unsealed events. */
+  pos: Generated<number>;
   id: string;
   org_id: string;
-  /** 1, 2, 3 … per organization, without gaps. */
-  seq: number;
+  /** 1, 2, 3 … per organization, without gaps, once sealed; null until then. */
+  seq: number | null;
   at: number;
   principal: string;
   action: string;
@@ -78,15 +84,37 @@ export interface AuditEventsTable {
   outcome: 'success' | 'failure';
   /** Canonical JSON object of counts, ids and names; never secret values. */
   details: string;
-  prev_hash: string;
-  hash: string;
+  prev_hash: string | null;
+  hash: string | null;
 }
 
-/** The last event of each organization's audit chain; its row lock serializes appends. */
+/** The last sealed event and the last seal of each organization's audit trail; written by the sealer only. */
 export interface AuditHeadsTable {
   org_id: string;
   seq: number;
   last_hash: string;
+  batch: number;
+  seal_hash: string;
+}
+
+/** One sealed batch of an organization's events: `seal_hash` covers it and, through `prev_seal_hash`, every seal before it. */
+export interface AuditSealsTable {
+  org_id: string;
+  batch: number;
+  first_seq: number;
+  last_seq: number;
+  /** `hash` of the event at `last_seq`. */
+  last_hash: string;
+  sealed_at: number;
+  prev_seal_hash: string;
+  seal_hash: string;
+}
+
+/** A named lease: one holder at a time until `expires_at` (the audit sealer's). */
+export interface LeasesTable {
+  name: string;
+  owner: string | null;
+  expires_at: number;
 }
 
 /** One org data key (src/services/secured-data): a KMS CiphertextBlob and what produced it. */
@@ -183,6 +211,8 @@ export interface Database {
   key_configuration_history: KeyConfigurationHistoryTable;
   audit_events: AuditEventsTable;
   audit_heads: AuditHeadsTable;
+  audit_seals: AuditSealsTable;
+  leases: LeasesTable;
   org_data_keys: OrgDataKeysTable;
   conversation_keys: ConversationKeysTable;
   secured_values: SecuredValuesTable;

@@ -6,7 +6,7 @@ import { callerOf, requirePermission } from '../plugins/auth.js';
 
 export interface AuditRouteDeps {
   auth: AuthService;
-  audit: Pick<AuditService, 'list'>;
+  audit: Pick<AuditService, 'list' | 'unsealed'>;
 }
 
 type AuditQuery = { from?: string; to?: string; action?: string; cursor?: string; limit?: string };
@@ -18,15 +18,15 @@ const auditEventModel = {
   properties: {
     id: { type: 'string' },
     orgId: { type: 'string' },
-    seq: { type: 'integer', description: '1, 2, 3 … per organization, without gaps' },
+    seq: { type: ['integer', 'null'], description: '1, 2, 3 … per organization, without gaps, once sealed; null until the sealer chained it (within about a second)' },
     at: { type: 'string', format: 'date-time' },
     principal: { type: 'string' },
     action: { type: 'string', description: 'dotted name, e.g. keyconfig.save' },
     target: { type: ['string', 'null'] },
     outcome: { type: 'string', enum: ['success', 'failure'] },
     details: { type: 'object', additionalProperties: true },
-    prevHash: { type: 'string', description: 'hash of the previous event of the organization; 64 zeros for the first' },
-    hash: { type: 'string', description: 'hex SHA-256 of prevHash followed by the canonical JSON of the event without hash (docs/AUDIT.md)' },
+    prevHash: { type: ['string', 'null'], description: 'hash of the previous event of the organization; 64 zeros for the first; null until sealed' },
+    hash: { type: ['string', 'null'], description: 'hex SHA-256 of prevHash followed by the canonical JSON of the event without hash (docs/AUDIT.md); null until sealed' },
   },
 } as const;
 
@@ -55,15 +55,25 @@ export async function auditRoutes(app: FastifyInstance, { auth, audit }: AuditRo
         response: {
           200: {
             type: 'object',
-            properties: { entities: { type: 'array', items: auditEventModel }, nextCursor: { type: 'string' }, selfUri: { type: 'string' } },
+            properties: {
+              entities: { type: 'array', items: auditEventModel },
+              nextCursor: { type: 'string' },
+              unsealed: {
+                type: 'object',
+                description: 'events of the organization appended but not sealed yet',
+                properties: { count: { type: 'integer' }, oldestAt: { type: ['string', 'null'] }, oldestAgeMs: { type: ['integer', 'null'] } },
+              },
+              selfUri: { type: 'string' },
+            },
           },
           ...errors,
         },
       },
     },
     async (request) => {
-      const page = await audit.list(callerOf(request).orgId, parseAuditListQuery(request.query));
-      return { ...page, selfUri: request.url };
+      const orgId = callerOf(request).orgId;
+      const page = await audit.list(orgId, parseAuditListQuery(request.query));
+      return { ...page, unsealed: await audit.unsealed(orgId), selfUri: request.url };
     },
   );
 }

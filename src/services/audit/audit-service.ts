@@ -1,16 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { AuditEventsTable, Database } from '../../store/schema.js';
+import type { GroupCommitter } from '../../store/group-commit.js';
+import type { Database } from '../../store/schema.js';
 import { badRequest } from '../errors.js';
-import { sealEvent, verifyChain } from './audit-chain.js';
+import { sealCheckpoints, verifyChain, type AuditSeal } from './audit-chain.js';
 import { createAuditDal } from './audit-dal.js';
 import { decodeCursor, encodeCursor, isActionName, MAX_ACTION_LENGTH, parseActionFilter, parseLimit } from './audit-query.js';
+import { fromRow, sealedFromRow, unsealedRow } from './audit-rows.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
-import type { AuditEvent, AuditEventInput, AuditListOptions, AuditPage, AuditVerification, UnsealedAuditEvent } from './types.js';
-import { inTransaction } from '../../store/transactions.js';
+import type { AuditEntry, AuditEvent, AuditEventInput, AuditListOptions, AuditPage, AuditVerification, UnsealedAuditEvent, UnsealedSummary } from './types.js';
 
 export interface AuditServiceDeps {
   db: Kysely<Database>;
+  /** SQLite: an event recorded without the caller's transaction joins the next group commit. */
+  groupCommit?: Pick<GroupCommitter<Database>, 'run'>;
   clock?: () => number;
 }
 
@@ -24,26 +27,24 @@ const EXPORT_BATCH = 500;
  * The audit trail: an append-only, per-organization hash chain of events. There is no update
  * or delete on purpose; verify() detects rows changed or removed behind the service's back.
  */
-export function createAuditService({ db, clock = Date.now }: AuditServiceDeps) {
-  async function append(trx: Kysely<Database>, input: PreparedInput): Promise<AuditEvent> {
-    const dal = createAuditDal(trx);
-    const { seq, prevHash } = await dal.advanceHead(input.orgId);
+export function createAuditService({ db, groupCommit, clock = Date.now }: AuditServiceDeps) {
+  async function append(executor: Kysely<Database>, input: PreparedInput): Promise<AuditEntry> {
     const atMs = Math.floor(clock());
-    const event = sealEvent({
+    const entry: AuditEntry = {
       id: randomUUID(),
       orgId: input.orgId,
-      seq,
+      seq: null,
       at: new Date(atMs).toISOString(),
       principal: input.principal,
       action: input.action,
       target: input.target,
       outcome: input.outcome,
       details: input.details,
-      prevHash,
-    });
-    await dal.insertEvent(toRow(event, atMs, input.detailsJson));
-    await dal.setHeadHash(input.orgId, seq, event.hash);
-    return event;
+      prevHash: null,
+      hash: null,
+    };
+    await createAuditDal(executor).insertEvent(unsealedRow(entry, atMs, input.detailsJson));
+    return entry;
   }
 
   async function* exportEvents(orgId: string): AsyncGenerator<AuditEvent> {
@@ -51,29 +52,58 @@ export function createAuditService({ db, clock = Date.now }: AuditServiceDeps) {
     let after = 0;
     for (;;) {
       const rows = await dal.eventsAfter(orgId, after, EXPORT_BATCH);
-      for (const row of rows) yield fromRow(row);
+      for (const row of rows) yield sealedFromRow(row);
       if (rows.length < EXPORT_BATCH) return;
       after = Number(rows[rows.length - 1]!.seq);
     }
   }
 
+  async function* seals(orgId: string): AsyncGenerator<AuditSeal> {
+    const dal = createAuditDal(db);
+    let after = 0;
+    for (;;) {
+      const rows = await dal.sealsAfter(orgId, after, EXPORT_BATCH);
+      for (const r of rows) {
+        yield {
+          orgId: r.org_id,
+          batch: Number(r.batch),
+          firstSeq: Number(r.first_seq),
+          lastSeq: Number(r.last_seq),
+          lastHash: r.last_hash,
+          sealedAt: Number(r.sealed_at),
+          prevSealHash: r.prev_seal_hash,
+          sealHash: r.seal_hash,
+        };
+      }
+      if (rows.length < EXPORT_BATCH) return;
+      after = Number(rows[rows.length - 1]!.batch);
+    }
+  }
+
+  async function unsealed(orgId: string): Promise<UnsealedSummary> {
+    const { count, oldestAt } = await createAuditDal(db).unsealedSummary(orgId);
+    return {
+      count,
+      oldestAt: oldestAt === null ? null : new Date(oldestAt).toISOString(),
+      oldestAgeMs: oldestAt === null ? null : Math.max(0, Math.floor(clock()) - oldestAt),
+    };
+  }
+
   return {
     /**
-     * Appends one event to the organization's chain. Pass the caller's transaction as `executor`
-     * to make the event part of the change it describes (both commit or neither); the chain head
-     * of the organization then stays locked until that transaction ends, so record last, just
-     * before commit. Without an executor the event gets a transaction of its own. Never call it
-     * without `executor` from inside a transaction on SQLite: the second transaction would wait
-     * for the first forever.
+     * Appends one event to the organization's trail: one insert, durable when it returns (or when
+     * the caller's transaction commits). Pass the caller's transaction as `executor` to make the
+     * event part of the change it describes (both commit or neither). The event takes no lock
+     * beyond its own new row; the sealer chains it within about a second (docs/AUDIT.md), so the
+     * returned entry has no seq or hash yet.
      */
-    async record(event: AuditEventInput, executor?: Kysely<Database>): Promise<AuditEvent> {
-      // Validate before taking the head lock, so a bad event costs no one any waiting.
+    async record(event: AuditEventInput, executor?: Kysely<Database>): Promise<AuditEntry> {
       const input = prepareInput(event);
-      if (executor?.isTransaction) return append(executor, input);
-      return inTransaction(executor ?? db, (trx) => append(trx, input));
+      if (executor === undefined && groupCommit) return groupCommit.run((trx) => append(trx, input));
+      return append(executor ?? db, input);
     },
 
-    /** Newest first, one page; `nextCursor` is present when older events match. */
+    /** Newest first (in the order appended, sealed or not), one page; `nextCursor` is present when older events match. */
     async list(orgId: string, options: AuditListOptions = {}): Promise<AuditPage> {
       const limit = parseLimit(options.limit);
       const fromMs = instantMs(options.from, 'from');
@@ -82,24 +112,36 @@ export function createAuditService({ db, clock = Date.now }: AuditServiceDeps) {
         throw badRequest('Invalid to: it is before from; swap them or leave one out.', { field: 'to' });
       }
       const rows = await createAuditDal(db).listPage(orgId, {
-        beforeSeq: options.cursor === undefined ? undefined : decodeCursor(options.cursor),
+        beforePos: options.cursor === undefined ? undefined : decodeCursor(options.cursor),
         fromMs,
         toMs,
         action: options.action === undefined ? undefined : parseActionFilter(options.action),
         limit: limit + 1,
       });
-      const entities = rows.slice(0, limit).map(fromRow);
-      return rows.length > limit ? { entities, nextCursor: encodeCursor(entities[entities.length - 1]!.seq) } : { entities };
+      const page = rows.slice(0, limit);
+      const entities = page.map(fromRow);
+      return rows.length > limit ? { entities, nextCursor: encodeCursor(Number(page[page.length - 1]!.pos)) } : { entities };
     },
 
-    /** Every event of the organization, oldest first, read in batches (memory stays flat for any length). */
+    /** Every sealed event of the organization, oldest first, read in batches (memory stays flat for any length). */
     exportEvents,
 
-    /** Recomputes the chain; names the first event that does not verify. */
+    /** Events appended but not sealed yet: how many, and how old the oldest is. */
+    unsealed,
+
+    /**
+     * Recomputes the chain of sealed events against the seals; names the first event that does not
+     * verify. Events not sealed yet are counted in `unsealed`, not verified.
+     */
     async verify(orgId: string): Promise<AuditVerification> {
-      // The head is read first: events appended during the walk lie beyond it and are walked too.
+      // The head is read first: events and seals added during the walk lie beyond it and are walked too.
       const head = await createAuditDal(db).findHead(orgId);
-      return verifyChain(orgId, exportEvents(orgId), head ? { seq: Number(head.seq), lastHash: head.last_hash } : undefined);
+      const result = await verifyChain(
+        orgId,
+        exportEvents(orgId),
+        sealCheckpoints(orgId, seals(orgId), head ? { batch: Number(head.batch), sealHash: head.seal_hash } : undefined),
+      );
+      return { ...result, unsealed: await unsealed(orgId) };
     },
   };
 }
@@ -150,49 +192,4 @@ function instantMs(value: Date | undefined, field: string): number | undefined {
   const ms = value instanceof Date ? value.getTime() : NaN;
   if (!Number.isFinite(ms)) throw badRequest(`Invalid ${field}: expected an ISO 8601 instant such as 2026-01-31T12:00:00Z.`, { field });
   return ms;
-}
-
-function toRow(event: AuditEvent, atMs: number, detailsJson: string): AuditEventsTable {
-  return {
-    id: event.id,
-    org_id: event.orgId,
-    seq: event.seq,
-    at: atMs,
-    principal: event.principal,
-    action: event.action,
-    target: event.target,
-    outcome: event.outcome,
-    details: detailsJson,
-    prev_hash: event.prevHash,
-    hash: event.hash,
-  };
-}
-
-/**
- * Row → event. Tolerant on purpose: a row someone edited by hand (details that no longer parse,
- * a timestamp out of range) still becomes an event, whose hash then fails to verify, rather
- * than an exception that would hide which row is broken.
- */
-function fromRow(row: AuditEventsTable): AuditEvent {
-  let details: { [key: string]: JsonValue };
-  try {
-    const parsed = JSON.parse(row.details) as unknown;
-    details = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as { [key: string]: JsonValue }) : { $unparseable: row.details };
-  } catch {
-    details = { $unparseable: row.details };
-  }
-  const at = new Date(Number(row.at));
-  return {
-    id: row.id,
-    orgId: row.org_id,
-    seq: Number(row.seq),
-    at: Number.isFinite(at.getTime()) ? at.toISOString() : String(row.at),
-    principal: row.principal,
-    action: row.action,
-    target: row.target,
-    outcome: row.outcome,
-    details,
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  };
 }

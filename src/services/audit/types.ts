@@ -41,6 +41,21 @@ export interface AuditEvent extends UnsealedAuditEvent {
   hash: string;
 }
 
+/**
+ * An event as listed: sealed (seq, prevHash and hash set) or still waiting for the sealer (all
+ * three null; it is durable already, it is just not chained yet).
+ */
+export type AuditEntry = Omit<AuditEvent, 'seq' | 'prevHash' | 'hash'> & { seq: number | null; prevHash: string | null; hash: string | null };
+
+/** Events appended but not sealed yet. */
+export interface UnsealedSummary {
+  count: number;
+  /** When the oldest of them was appended (ISO 8601), or null when there are none. */
+  oldestAt: string | null;
+  /** Its age in milliseconds when asked, or null. */
+  oldestAgeMs: number | null;
+}
+
 export interface AuditListOptions {
   /** Inclusive. */
   from?: Date;
@@ -55,13 +70,13 @@ export interface AuditListOptions {
 }
 
 export interface AuditPage {
-  /** Newest first. */
-  entities: AuditEvent[];
+  /** Newest first (in the order they were appended), sealed or not. */
+  entities: AuditEntry[];
   /** Present when older events match; pass it as `cursor` for the next page. */
   nextCursor?: string;
 }
 
-export type AuditVerification =
+export type AuditVerification = (
   | { ok: true; count: number }
   | {
       ok: false;
@@ -70,4 +85,8 @@ export type AuditVerification =
       /** The first event that does not verify; `id` is null when the event is missing altogether (the chain was cut short). */
       brokenAt: { id: string | null; seq: number };
       reason: string;
-    };
+    }
+) & {
+  /** Events appended but not sealed yet: not verified, only counted (present when the service checked). */
+  unsealed?: UnsealedSummary;
+};

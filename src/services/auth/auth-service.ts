@@ -4,6 +4,7 @@ import { AppError, badRequest, forbidden, unauthorized } from '../errors.js';
 import type { OrgDal } from '../orgs/org-dal.js';
 import { isPermission, type Permission } from './permissions.js';
 import type { TokenDal } from './token-dal.js';
+import { createTokenCache } from './token-cache.js';
 import { generateToken, hashToken, sameTokenHash, tokenDisplayPrefix } from './token-format.js';
 
 /** Who is calling: every query a request makes is scoped by `orgId`. */
@@ -28,21 +29,28 @@ export interface AuthServiceDeps {
   orgDal: Pick<OrgDal, 'findOrganization' | 'insertPrincipal'>;
   /** Token creation is an audit event of the token's organization (never the token itself). */
   audit?: Pick<AuditService, 'record'>;
+  /** How long a verified token is believed without asking the database again (0-5000 ms; 0: every request asks). */
+  tokenCacheMaxAgeMs?: number;
   clock?: () => number;
 }
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
-export function createAuthService({ tokenDal, orgDal, audit, clock = Date.now }: AuthServiceDeps) {
+export function createAuthService({ tokenDal, orgDal, audit, tokenCacheMaxAgeMs = 0, clock = Date.now }: AuthServiceDeps) {
+  const verified = createTokenCache<Caller>({ maxAgeMs: tokenCacheMaxAgeMs, clock });
   return {
     /** Resolves a bearer token to its caller; any failure is the same 401 so tokens cannot be probed. */
     async authenticate(token: string | undefined): Promise<Caller> {
       if (!token || token.length > 512) throw unauthorized();
       const hash = hashToken(token);
+      const cached = verified.get(hash);
+      if (cached) return cached;
       const row = await tokenDal.findActiveByHash(hash);
       if (!row || !sameTokenHash(row.token_hash, hash)) throw unauthorized('The bearer token is not valid.');
       const permissions = new Set((JSON.parse(row.permissions) as string[]).filter(isPermission));
-      return { orgId: row.org_id, principalId: row.principal_id, principalName: row.principal_name, permissions };
+      const caller: Caller = Object.freeze({ orgId: row.org_id, principalId: row.principal_id, principalName: row.principal_name, permissions });
+      verified.set(hash, caller);
+      return caller;
     },
 
     authorize(caller: Caller, permission: Permission): void {

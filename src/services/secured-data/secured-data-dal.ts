@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DialectName } from '../../store/database.js';
+import type { GroupCommitter } from '../../store/group-commit.js';
 import type { ConversationKeysTable, Database, OrgDataKeysTable, SecuredValuesTable } from '../../store/schema.js';
 import { inTransaction } from '../../store/transactions.js';
 
@@ -13,8 +14,56 @@ export interface ConversationSnapshot {
   values: Array<Pick<SecuredValuesTable, 'name' | 'envelope'>>;
 }
 
+/** The data key row's columns when joined as `d` to a conversation key. */
+const DATA_KEY_COLUMNS = [
+  'd.id as d_id',
+  'd.key_id_used as d_key_id_used',
+  'd.key_arn as d_key_arn',
+  'd.config_type as d_config_type',
+  'd.config_version as d_config_version',
+  'd.context_key as d_context_key',
+  'd.wrapped_key as d_wrapped_key',
+  'd.created_at as d_created_at',
+  'd.conversations as d_conversations',
+  'd.rewrapped_at as d_rewrapped_at',
+  'd.shredded_at as d_shredded_at',
+] as const;
+
+type JoinedDataKey = {
+  d_id: string | null;
+  d_key_id_used: string | null;
+  d_key_arn: string | null;
+  d_config_type: OrgDataKeysTable['config_type'] | null;
+  d_config_version: number | null;
+  d_context_key: string | null;
+  d_wrapped_key: Buffer | null;
+  d_created_at: number | null;
+  d_conversations: number | null;
+  d_rewrapped_at: number | null;
+  d_shredded_at: number | null;
+};
+
+/** undefined when the join found no data key row (shredded by deletion). */
+function dataKeyFromJoin(orgId: string, r: JoinedDataKey): OrgDataKeysTable | undefined {
+  if (r.d_id === null) return undefined;
+  return {
+    id: r.d_id,
+    org_id: orgId,
+    key_id_used: r.d_key_id_used!,
+    key_arn: r.d_key_arn!,
+    config_type: r.d_config_type!,
+    config_version: Number(r.d_config_version),
+    context_key: r.d_context_key!,
+    wrapped_key: r.d_wrapped_key === null ? null : Buffer.from(r.d_wrapped_key),
+    created_at: Number(r.d_created_at),
+    conversations: Number(r.d_conversations),
+    rewrapped_at: r.d_rewrapped_at === null ? null : Number(r.d_rewrapped_at),
+    shredded_at: r.d_shredded_at === null ? null : Number(r.d_shredded_at),
+  };
+}
+
 /** Every query takes the organization id: a row is only ever found within its org. */
-export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName) {
+export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName, groupCommit?: Pick<GroupCommitter<Database>, 'run'>) {
   const dal = {
     // ---- org data keys -------------------------------------------------------------------------
 
@@ -50,15 +99,18 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName)
 
     // ---- conversation keys ---------------------------------------------------------------------
 
+    /** The conversation key row and the data key row it points to, in one statement. */
     async findConversationKey(orgId: string, conversationId: string): Promise<{ key: ConversationKeysTable; dataKey: OrgDataKeysTable | undefined } | undefined> {
-      const key = await db
-        .selectFrom('conversation_keys')
-        .selectAll()
-        .where('org_id', '=', orgId)
-        .where('conversation_id', '=', conversationId)
+      const row = await db
+        .selectFrom('conversation_keys as k')
+        .leftJoin('org_data_keys as d', (j) => j.onRef('d.org_id', '=', 'k.org_id').onRef('d.id', '=', 'k.data_key_id'))
+        .select(['k.org_id', 'k.conversation_id', 'k.data_key_id', 'k.wrapped', 'k.created_at', ...DATA_KEY_COLUMNS])
+        .where('k.org_id', '=', orgId)
+        .where('k.conversation_id', '=', conversationId)
         .executeTakeFirst();
-      if (!key) return undefined;
-      return { key, dataKey: await dal.findDataKey(orgId, key.data_key_id) };
+      if (!row) return undefined;
+      const key: ConversationKeysTable = { org_id: row.org_id, conversation_id: row.conversation_id, data_key_id: row.data_key_id, wrapped: Buffer.from(row.wrapped), created_at: Number(row.created_at) };
+      return { key, dataKey: dataKeyFromJoin(orgId, row) };
     },
 
     /**
@@ -128,46 +180,14 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName)
         .selectFrom('conversation_keys as k')
         .leftJoin('org_data_keys as d', (j) => j.onRef('d.org_id', '=', 'k.org_id').onRef('d.id', '=', 'k.data_key_id'))
         .leftJoin('secured_values as v', (j) => j.onRef('v.org_id', '=', 'k.org_id').onRef('v.conversation_id', '=', 'k.conversation_id'))
-        .select([
-          'k.data_key_id',
-          'k.wrapped',
-          'd.id as d_id',
-          'd.key_id_used as d_key_id_used',
-          'd.key_arn as d_key_arn',
-          'd.config_type as d_config_type',
-          'd.config_version as d_config_version',
-          'd.context_key as d_context_key',
-          'd.wrapped_key as d_wrapped_key',
-          'd.created_at as d_created_at',
-          'd.conversations as d_conversations',
-          'd.rewrapped_at as d_rewrapped_at',
-          'd.shredded_at as d_shredded_at',
-          'v.name',
-          'v.envelope',
-        ])
+        .select(['k.data_key_id', 'k.wrapped', ...DATA_KEY_COLUMNS, 'v.name', 'v.envelope'])
         .where('k.org_id', '=', orgId)
         .where('k.conversation_id', '=', conversationId)
         .orderBy('v.name')
         .execute();
       const first = rows[0];
       if (!first) return undefined;
-      const dataKey: OrgDataKeysTable | undefined =
-        first.d_id === null
-          ? undefined
-          : {
-              id: first.d_id,
-              org_id: orgId,
-              key_id_used: first.d_key_id_used!,
-              key_arn: first.d_key_arn!,
-              config_type: first.d_config_type!,
-              config_version: Number(first.d_config_version),
-              context_key: first.d_context_key!,
-              wrapped_key: first.d_wrapped_key === null ? null : Buffer.from(first.d_wrapped_key!),
-              created_at: Number(first.d_created_at),
-              conversations: Number(first.d_conversations),
-              rewrapped_at: first.d_rewrapped_at === null ? null : Number(first.d_rewrapped_at),
-              shredded_at: first.d_shredded_at === null ? null : Number(first.d_shredded_at),
-            };
+      const dataKey = dataKeyFromJoin(orgId, first);
       const values = rows.filter((r) => r.name !== null).map((r) => ({ name: r.name!, envelope: Buffer.from(r.envelope!) }));
       return { key: { data_key_id: first.data_key_id, wrapped: Buffer.from(first.wrapped) }, dataKey, values };
     },
@@ -216,8 +236,9 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName)
       return rows.map((r) => r.name);
     },
 
+    /** A write transaction: its own, or a savepoint in a group commit (SQLite), acknowledged after the commit either way. */
     transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-      return inTransaction(db, fn);
+      return groupCommit ? groupCommit.run(fn) : inTransaction(db, fn);
     },
   };
   return dal;

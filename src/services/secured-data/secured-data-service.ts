@@ -163,7 +163,8 @@ export function createSecuredDataService(deps: SecuredDataServiceDeps) {
           names = await dal.transaction(async (trx) => {
             if (!(await claim(trx, plan, orgId, conversationId))) return undefined;
             await applyChange(trx, plan, orgId, conversationId, change, sealed, mode, now);
-            const stored = await dal.listNames(trx, orgId, conversationId);
+            // A replace leaves exactly the names it set; only a merge needs to ask what is stored now.
+            const stored = mode === 'replace' ? [...change.set.keys()].sort(byUtf8) : await dal.listNames(trx, orgId, conversationId);
             if (stored.length > MAX_ATTRIBUTES) throw tooManyAttributes(stored.length); // rolls everything back
             await deps.audit.record(
               {
@@ -234,6 +235,8 @@ export function createSecuredDataService(deps: SecuredDataServiceDeps) {
       }
       await dal.deleteValues(trx, orgId, conversationId);
       await dal.upsertValues(trx, carried);
+    } else if (plan.kind === 'create') {
+      // insertConversationKey already removed whatever an earlier, shredded key left behind.
     } else if (mode === 'replace') {
       await dal.deleteValues(trx, orgId, conversationId);
     } else {
@@ -354,6 +357,11 @@ export function createSecuredDataService(deps: SecuredDataServiceDeps) {
       dataKeys.clear();
     },
   };
+}
+
+/** The order SQLite's BINARY collation (and PostgreSQL's C collation) gives names: by UTF-8 bytes, i.e. by code point. */
+function byUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 /** `{ [label]: names }` while the names fit the audit budget, else the first ones and a truncation mark. */

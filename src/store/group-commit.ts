@@ -1,0 +1,87 @@
+// Group commit for SQLite: concurrent write requests share one transaction, so one commit (and,
+// with synchronous = FULL, one WAL sync) acknowledges all of them. Each request runs inside a
+// savepoint of the shared transaction: one that fails is rolled back to its savepoint and fails
+// alone, the others' writes stay and commit. Every request is answered only after the shared
+// transaction committed (or failed as a whole, when the commit itself fails).
+//
+// SQLite has one writer; Kysely runs everything on one connection. A batch holds that connection
+// while its requests' statements run one request after another, and requests that arrive
+// meanwhile form the next batch — so under load the batches grow by themselves, and a lone request
+// is committed at once.
+
+import { sql, type Kysely, type Transaction } from 'kysely';
+
+export interface GroupCommitter<DB> {
+  /** Runs `fn` in a savepoint of the next shared transaction; resolves with its result after the commit. */
+  run<T>(fn: (trx: Transaction<DB>) => Promise<T>): Promise<T>;
+  stats(): { batches: number; requests: number; largestBatch: number };
+}
+
+interface Job<DB> {
+  fn: (trx: Transaction<DB>) => Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+export function createGroupCommitter<DB>(db: Kysely<DB>, opts: { maxBatch?: number } = {}): GroupCommitter<DB> {
+  const maxBatch = opts.maxBatch ?? 64;
+  const queue: Job<DB>[] = [];
+  let running = false;
+  const stats = { batches: 0, requests: 0, largestBatch: 0 };
+
+  async function runBatch(jobs: Job<DB>[]): Promise<void> {
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      await db.transaction().execute(async (trx) => {
+        for (let i = 0; i < jobs.length; i++) {
+          const savepoint = sql.id(`group_${i}`);
+          await sql`savepoint ${savepoint}`.execute(trx);
+          try {
+            const value = await jobs[i]!.fn(trx);
+            await sql`release ${savepoint}`.execute(trx);
+            outcomes.push({ ok: true, value });
+          } catch (error) {
+            // Undo this request's writes only; the transaction goes on for the others.
+            await sql`rollback to ${savepoint}`.execute(trx);
+            await sql`release ${savepoint}`.execute(trx);
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      // The shared transaction did not commit: nothing of it is stored, every request fails.
+      for (const job of jobs) job.reject(error);
+      return;
+    }
+    jobs.forEach((job, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) job.resolve(outcome.value);
+      else job.reject(outcome.error);
+    });
+  }
+
+  async function drain(): Promise<void> {
+    running = true;
+    try {
+      while (queue.length > 0) {
+        const jobs = queue.splice(0, maxBatch);
+        stats.batches++;
+        stats.requests += jobs.length;
+        stats.largestBatch = Math.max(stats.largestBatch, jobs.length);
+        await runBatch(jobs);
+      }
+    } finally {
+      running = false;
+    }
+  }
+
+  return {
+    run<T>(fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+        if (!running) void drain();
+      });
+    },
+    stats: () => ({ ...stats }),
+  };
+}
