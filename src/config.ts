@@ -25,6 +25,7 @@ const envSchema = z.object({
     .regex(/^[0-9a-fA-F]{64}$/, 'must be 32 bytes as 64 hex characters')
     .optional(),
   CONVAULT_LOCAL_KMS_PRINCIPALS_FILE: z.string().min(1).optional(),
+  CONVAULT_LOCAL_KMS_FAULTS: z.enum(['true', 'false']).default('false'),
   AWS_REGION: region.default('us-east-1'),
   CONVAULT_PLATFORM_ACCOUNT_ID: accountId.default('444455556666'),
   CONVAULT_ALLOWED_REGIONS: z
@@ -63,6 +64,8 @@ export interface Config {
     localPort: number;
     localRootKeyHex?: string;
     localPrincipalsFile?: string;
+    /** Serve the local KMS's fault-injection endpoint over HTTP (tests). */
+    localFaultEndpoint: boolean;
     region: string;
     platformAccountId: string;
     allowedRegions: string[];
@@ -108,6 +111,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
       localPort,
       localRootKeyHex: e.CONVAULT_LOCAL_KMS_ROOT_KEY,
       localPrincipalsFile: e.CONVAULT_LOCAL_KMS_PRINCIPALS_FILE,
+      localFaultEndpoint: e.CONVAULT_LOCAL_KMS_FAULTS === 'true',
       region: e.AWS_REGION,
       platformAccountId: e.CONVAULT_PLATFORM_ACCOUNT_ID,
       allowedRegions: e.CONVAULT_ALLOWED_REGIONS ?? [e.AWS_REGION],

@@ -28,6 +28,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKmsClient } from '../src/kms/client-factory.js';
+import { localKmsClient, signedKmsPost } from './support/local-kms.js';
 import { startLocalKms, type LocalKms } from '../src/localkms/index.js';
 import { sqliteTarget } from './support/databases.js';
 
@@ -39,7 +40,7 @@ const REGION = 'us-east-1';
 let kms: LocalKms;
 let closeDb: () => Promise<void>;
 let client: KMSClient;
-const clientFor = (accessKeyId: string, region = REGION) => createKmsClient({ endpoint: kms.url, region, accessKeyId, maxAttempts: 1 });
+const clientFor = (accessKeyId: string, region = REGION) => localKmsClient(kms, accessKeyId, { region, maxAttempts: 1 });
 
 beforeAll(async () => {
   const handle = await sqliteTarget.open();
@@ -344,17 +345,8 @@ describe('GetKeyPolicy and PutKeyPolicy', () => {
 });
 
 describe('the wire protocol', () => {
-  const post = (target: string | undefined, body: string, headers: Record<string, string> = {}) =>
-    fetch(kms.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-amz-json-1.1',
-        authorization: `AWS4-HMAC-SHA256 Credential=${CUSTOMER}/20260101/${REGION}/kms/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`,
-        ...(target ? { 'x-amz-target': target } : {}),
-        ...headers,
-      },
-      body,
-    });
+  const post = async (target: string | undefined, body: string, headers: Record<string, string> = {}) =>
+    signedKmsPost(kms.url, await kms.credentialsFor(CUSTOMER), target, body, headers);
 
   it('answers JSON 1.1 with base64 blobs', async () => {
     const res = await post('TrentService.CreateKey', '{}');
@@ -386,7 +378,8 @@ describe('the wire protocol', () => {
   });
 
   it('says an unknown access key id is not recognized (through the SDK too)', async () => {
-    const err = await rejection(clientFor('AKIANOTINTHEFILE01').send(new ListKeysCommand({})));
+    const unknown = createKmsClient({ endpoint: kms.url, region: REGION, credentials: { accessKeyId: 'AKIANOTISSUED00001', secretAccessKey: 'x' }, maxAttempts: 1 });
+    const err = await rejection(unknown.send(new ListKeysCommand({})));
     expect(err.name).toBe('UnrecognizedClientException');
   });
 
