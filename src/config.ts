@@ -46,6 +46,7 @@ const envSchema = z.object({
   CONVAULT_WEBHOOK_URL: z.url().optional(),
   CONVAULT_WEBHOOK_SECRET: z.string().min(16).optional(),
   CONVAULT_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
+  CONVAULT_AUTH_FAILURES_PER_MIN: positiveInt.default(30),
   CONVAULT_DEMO_KEY: z.enum(['true', 'false']).default('true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -77,11 +78,31 @@ export interface Config {
   testRateLimitPerMinute: number;
   webhook?: { url: string; secret?: string };
   bodyLimitBytes: number;
+  authFailuresPerMinute: number;
   demoKey: boolean;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
 export class ConfigError extends Error {}
+
+/** Variables whose value is a secret: an error names them and what is wrong, never the value. */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['CONVAULT_BOOTSTRAP_TOKEN', 'CONVAULT_LOCAL_KMS_ROOT_KEY', 'CONVAULT_WEBHOOK_SECRET']);
+/** URLs may carry a password (`postgres://user:pass@…`): shown without their user info. */
+const URL_VARIABLES: ReadonlySet<string> = new Set(['DATABASE_URL', 'CONVAULT_WEBHOOK_URL', 'CONVAULT_KMS_ENDPOINT']);
+
+/** What an error may show of a variable's value. */
+export function printableValue(name: string, value: string | undefined): string {
+  if (value === undefined) return 'unset';
+  if (SECRET_VARIABLES.has(name)) return `a value of ${value.length} characters, not shown`;
+  if (URL_VARIABLES.has(name)) return JSON.stringify(withoutUserInfo(value));
+  return JSON.stringify(value);
+}
+
+function withoutUserInfo(value: string): string {
+  // Not parsed as a URL: a value that is not one must be redacted as well.
+  const redacted = value.replace(/^([^:/?#\s]*:\/\/)[^/?#]*@/, '$1[redacted]@');
+  return redacted.replace(/^[^:]*:\/\/\[redacted\]@/, '').includes('@') ? '[not shown: it holds an @]' : redacted;
+}
 
 /** Reads the environment; `overrides` are CLI flags in the same variable names. Throws ConfigError with a one-line message naming the variable. */
 export function loadConfig(env: Env = process.env, overrides: Env = {}): Config {
@@ -95,7 +116,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
-    throw new ConfigError(`Invalid ${name}: ${issue.message} (got ${JSON.stringify(merged[name] ?? null)})`);
+    throw new ConfigError(`Invalid ${name}: ${issue.message} (got ${printableValue(name, merged[name])})`);
   }
   const e = parsed.data;
   const localPort = e.CONVAULT_LOCAL_KMS_PORT ?? (e.PORT === 0 ? 0 : e.PORT + 1);
@@ -127,6 +148,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
     testRateLimitPerMinute: e.CONVAULT_TEST_RATE_LIMIT_PER_MIN,
     webhook: e.CONVAULT_WEBHOOK_URL ? { url: e.CONVAULT_WEBHOOK_URL, secret: e.CONVAULT_WEBHOOK_SECRET } : undefined,
     bodyLimitBytes: e.CONVAULT_BODY_LIMIT_BYTES,
+    authFailuresPerMinute: e.CONVAULT_AUTH_FAILURES_PER_MIN,
     demoKey: e.CONVAULT_DEMO_KEY === 'true',
     logLevel: e.LOG_LEVEL,
   };

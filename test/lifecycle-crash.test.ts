@@ -45,6 +45,9 @@ describe('rewrap survives kill -9 of the server (real process, SQLite)', () => {
       CONVAULT_LOCAL_KMS_FAULTS: 'true',
     };
     serve = await spawnServe(env);
+    // A token the operator chose is not echoed to the log; the start says where it is.
+    expect(serve.stdout()).not.toContain(TOKEN);
+    expect(serve.stdout()).toContain('the value of CONVAULT_BOOTSTRAP_TOKEN');
   });
   afterAll(async () => {
     await serve?.stop();

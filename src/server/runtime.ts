@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { createAuditService } from '../services/audit/audit-service.js';
-import { createAuthService } from '../services/auth/auth-service.js';
+import { createAuthService, platformOrgIdFrom } from '../services/auth/auth-service.js';
+import { createTokenService } from '../services/auth/token-service.js';
 import { createKeyConfigDal } from '../services/keyconfig/keyconfig-dal.js';
 import { createKeyConfigService } from '../services/keyconfig/keyconfig-service.js';
 import { createKeyHealthDal } from '../services/key-health/key-health-dal.js';
@@ -56,7 +57,9 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const { db } = database;
   const orgDal = createOrgDal(db);
   const audit = createAuditService({ db });
-  const auth = createAuthService({ tokenDal: createTokenDal(db), orgDal, audit });
+  const platformOrgId = platformOrgIdFrom(orgDal);
+  const auth = createAuthService({ tokenDal: createTokenDal(db), platformOrgId });
+  const tokens = createTokenService({ db, audit, platformOrgId });
   const orgs = createOrgService({ orgDal });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
   const kms = await setupKms(config, database);
@@ -129,10 +132,11 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     },
   });
 
-  const services: AppServices = { auth, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: async () => void (await sql`select 1`.execute(db)) };
+  const services: AppServices = { auth, tokens, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: async () => void (await sql`select 1`.execute(db)) };
   const app = await buildApp({
     services,
     bodyLimitBytes: config.bodyLimitBytes,
+    authFailuresPerMinute: config.authFailuresPerMinute,
     version: VERSION,
     logger: {
       level: config.logLevel,

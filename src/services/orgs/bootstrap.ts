@@ -4,9 +4,8 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/schema.js';
 import { createAuditService } from '../audit/audit-service.js';
-import { createAuthService } from '../auth/auth-service.js';
 import { PERMISSIONS } from '../auth/permissions.js';
-import { createTokenDal } from '../auth/token-dal.js';
+import { createTokenService } from '../auth/token-service.js';
 import { createOrgDal } from './org-dal.js';
 
 export const BOOTSTRAP_ORG_NAME = 'Default organization';
@@ -35,15 +34,8 @@ export async function bootstrapIfEmpty(input: {
     if (!(await orgDal.claimMeta(BOOTSTRAP_META_KEY, orgId))) return undefined;
     const now = (input.clock ?? Date.now)();
     await orgDal.insertOrganization({ id: orgId, name: BOOTSTRAP_ORG_NAME, created_at: now });
-    const auth = createAuthService({ tokenDal: createTokenDal(trx), orgDal, audit: { record: (event) => createAuditService({ db: trx }).record(event, trx) }, clock: input.clock });
-    return auth.createPrincipalWithToken({
-      orgId,
-      name: 'admin',
-      kind: 'user',
-      permissions: [...PERMISSIONS],
-      token: input.token,
-      createdBy: 'system:bootstrap',
-    });
+    const tokens = createTokenService({ db: trx, audit: createAuditService({ db: trx }), platformOrgId: async () => orgId, ...(input.clock ? { clock: input.clock } : {}) });
+    return tokens.create({ principal: 'system:bootstrap' }, { orgId, name: 'admin', kind: 'user', permissions: [...PERMISSIONS], token: input.token });
   });
   if (!created) return { created: false, orgId: await createOrgDal(input.db).getMeta(BOOTSTRAP_META_KEY) };
 
