@@ -259,6 +259,11 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
       return key;
     },
 
+    /** The KMS keys that are this organization's: what its configuration resolved to, now or before. */
+    async knownKeyArns(orgId: string): Promise<ReadonlySet<string>> {
+      return new Set(await dal.listKeyArns(orgId));
+    },
+
     /** Records (or clears, with null) the ErrorBody of the last failed use of the org's key. */
     async recordLastError(orgId: string, error: Record<string, unknown> | null): Promise<void> {
       await dal.setLastError(orgId, error ? JSON.stringify(error) : null);
