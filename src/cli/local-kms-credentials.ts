@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { KmsCredentials } from '../kms/client-factory.js';
+import { ensurePrivateDir } from '../store/private-files.js';
 import { CREDENTIALS_PATH, readLocalKmsAdminSecret } from '../localkms/index.js';
 
 /**
@@ -64,8 +65,8 @@ function readKept(dataDir: string, account: string): KmsCredentials | undefined 
 
 function keep(dataDir: string, account: string, key: KmsCredentials): void {
   const dir = path.join(dataDir, CREDENTIALS_DIR);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  fs.chmodSync(dir, 0o700);
+  ensurePrivateDir(dataDir);
+  ensurePrivateDir(dir);
   const file = fileOf(dataDir, account);
   fs.writeFileSync(file, `${JSON.stringify(key)}\n`, { mode: 0o600 });
   fs.chmodSync(file, 0o600);

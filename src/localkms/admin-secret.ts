@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ensurePrivateDir, ensurePrivateFile } from '../store/private-files.js';
 
 /**
  * The bearer secret of the local KMS's admin endpoints: random, kept in `<dataDir>/localkms-admin.secret`
@@ -11,13 +12,14 @@ export const ADMIN_SECRET_FILE = 'localkms-admin.secret';
 
 export function resolveLocalKmsAdminSecret(dataDir: string): string {
   const file = path.join(dataDir, ADMIN_SECRET_FILE);
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(dataDir);
   try {
     // 'wx': if another process created it in the meantime, use theirs rather than overwrite it.
     fs.writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
+  ensurePrivateFile(file);
   return readLocalKmsAdminSecret(dataDir)!;
 }
 

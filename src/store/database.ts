@@ -1,7 +1,7 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
+import { ensurePrivateDir, ensurePrivateSqliteFiles } from './private-files.js';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -29,14 +29,16 @@ pg.types.setTypeParser(20, (v) => Number(v));
 
 export async function openDatabase<DB>(opts: OpenDatabaseOptions): Promise<DatabaseHandle<DB>> {
   if (opts.url) return openPostgres<DB>(opts.url, opts.schema, opts.poolSize ?? 10);
-  fs.mkdirSync(opts.dataDir, { recursive: true });
+  ensurePrivateDir(opts.dataDir);
   const file = path.join(opts.dataDir, opts.fileName ?? 'convault.db');
+  ensurePrivateSqliteFiles(file);
   const sqlite = new SQLite(file);
   // WAL lets the CLI write while a server holds the same file; busy_timeout waits out the other writer.
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('synchronous = NORMAL');
+  ensurePrivateSqliteFiles(file); // the WAL and shm files exist now
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
   return { db, dialect: 'sqlite', location: file, close: () => db.destroy() };
 }

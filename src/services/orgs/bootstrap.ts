@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { ensurePrivateDir, ensurePrivateFile } from '../../store/private-files.js';
 import type { Database } from '../../store/schema.js';
 import { createAuditService } from '../audit/audit-service.js';
 import { PERMISSIONS } from '../auth/permissions.js';
@@ -26,7 +27,10 @@ export async function bootstrapIfEmpty(input: {
   clock?: () => number;
 }): Promise<BootstrapResult> {
   const existing = await createOrgDal(input.db).getMeta(BOOTSTRAP_META_KEY);
-  if (existing) return { created: false, orgId: existing };
+  if (existing) {
+    ensurePrivateFile(path.join(input.dataDir, 'admin-token'));
+    return { created: false, orgId: existing };
+  }
 
   const orgId = randomUUID();
   const created = await input.db.transaction().execute(async (trx) => {
@@ -39,7 +43,7 @@ export async function bootstrapIfEmpty(input: {
   });
   if (!created) return { created: false, orgId: await createOrgDal(input.db).getMeta(BOOTSTRAP_META_KEY) };
 
-  fs.mkdirSync(input.dataDir, { recursive: true });
+  ensurePrivateDir(input.dataDir);
   const tokenFile = path.join(input.dataDir, 'admin-token');
   fs.writeFileSync(tokenFile, created.token + '\n', { mode: 0o600 });
   fs.chmodSync(tokenFile, 0o600);
