@@ -12,7 +12,7 @@ import type { OrgService } from '../services/orgs/org-service.js';
 import type { SecuredDataService } from '../services/secured-data/secured-data-service.js';
 import { createRateLimiter } from '../services/rate-limiter.js';
 import { registerBearerAuth } from './plugins/auth.js';
-import { registerErrorHandling } from './plugins/errors.js';
+import { answerClientError, registerErrorHandling, sendFrameworkError } from './plugins/errors.js';
 import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { auditRoutes } from './routes/audits.js';
@@ -56,9 +56,21 @@ export async function buildApp({ services, bodyLimitBytes, authFailuresPerMinute
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
+    // Errors raised before routing (a URL that does not decode, …) get the one error body too.
+    frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply),
+    // Malformed HTTP, oversized headers (431) or URLs: answered on the socket, still in the one shape.
+    clientErrorHandler: answerClientError,
   });
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    const path = request.url.split('?')[0] ?? '';
+    // API answers may carry plaintext or token secrets: no cache on the way may keep them.
+    if ((request.routeOptions.url ?? path).startsWith('/api/')) void reply.header('cache-control', 'no-store');
+    // The API docs page is never framed by another site (clickjacking), and loads no plugins.
+    if (path === '/docs' || path.startsWith('/docs/')) {
+      void reply.header('x-frame-options', 'DENY');
+      void reply.header('content-security-policy', "frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'");
+    }
   });
   registerErrorHandling(app);
   registerJsonBodyParser(app);
