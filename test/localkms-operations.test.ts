@@ -377,6 +377,28 @@ describe('the wire protocol', () => {
     expect(json.message).toBeTruthy();
   });
 
+  it('binds a __proto__ context pair like any other, and refuses lone surrogates', async () => {
+    const created = (await (await post('TrentService.CreateKey', '{}')).json()) as { KeyMetadata: { KeyId: string } };
+    const keyId = created.KeyMetadata.KeyId;
+    const enc = await post('TrentService.Encrypt', `{"KeyId":"${keyId}","Plaintext":"aGk=","EncryptionContext":{"__proto__":"bound"}}`);
+    expect(enc.status).toBe(200);
+    const blob = ((await enc.json()) as { CiphertextBlob: string }).CiphertextBlob;
+    const without = await post('TrentService.Decrypt', JSON.stringify({ CiphertextBlob: blob }));
+    expect(((await without.json()) as { __type: string }).__type).toBe('InvalidCiphertextException');
+    const withPair = await post('TrentService.Decrypt', `{"CiphertextBlob":"${blob}","EncryptionContext":{"__proto__":"bound"}}`);
+    expect(withPair.status).toBe(200);
+    for (const context of ['{"k":"\\ud800"}', '{"\\udc00":"v"}']) {
+      const res = await post('TrentService.Encrypt', `{"KeyId":"${keyId}","Plaintext":"aGk=","EncryptionContext":${context}}`);
+      expect(((await res.json()) as { __type: string }).__type, context).toBe('ValidationException');
+    }
+  });
+
+  it('answers an oversized body with ValidationException rather than dropping the connection', async () => {
+    const res = await post('TrentService.ListKeys', JSON.stringify({ Limit: 10, Pad: 'x'.repeat(300 * 1024) }));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { __type: string }).__type).toBe('ValidationException');
+  });
+
   it('says an unknown access key id is not recognized (through the SDK too)', async () => {
     const unknown = createKmsClient({ endpoint: kms.url, region: REGION, credentials: { accessKeyId: 'AKIANOTISSUED00001', secretAccessKey: 'x' }, maxAttempts: 1 });
     const err = await rejection(unknown.send(new ListKeysCommand({})));

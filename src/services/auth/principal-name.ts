@@ -1,4 +1,5 @@
 import { badRequest } from '../errors.js';
+import { LONE_SURROGATE } from '../unicode.js';
 
 /** Principal (token) names: 1–200 characters, well-formed Unicode, nothing that is not printable. */
 export const MAX_PRINCIPAL_NAME = 200;
@@ -6,8 +7,6 @@ export const MAX_PRINCIPAL_NAME = 200;
 // Control (Cc), format (Cf: bidi overrides, zero-width), line/paragraph separators, private use,
 // unassigned: none of them belongs in a name an admin reads in a list or an audit trail.
 const NOT_PRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}]/u;
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export function validatePrincipalName(name: unknown, field = 'name'): string {
   if (typeof name !== 'string') throw badRequest(`${field} must be a string.`, { field });

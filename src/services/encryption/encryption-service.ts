@@ -4,6 +4,7 @@ import type { Caller } from '../auth/auth-service.js';
 import { AppError, badRequest, tooLarge } from '../errors.js';
 import type { ActiveKey, KeyConfigService } from '../keyconfig/keyconfig-service.js';
 import { keyFailure, type KeyErrorRecorder, type KeyErrorSettings } from '../secured-data/key-errors.js';
+import { LONE_SURROGATE } from '../unicode.js';
 import { withKmsCallLog } from './esdk-kms-client.js';
 import { createOrgMaterials, ForeignMessageError, isOrgContext } from './org-materials.js';
 
@@ -16,7 +17,6 @@ export const ENCRYPT_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_
 /** Encrypted data keys a message may carry (a customer's back end may add its own keys with a multi-keyring). */
 const MAX_ENCRYPTED_DATA_KEYS = 10;
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export interface EncryptionSettings extends KeyErrorSettings {
