@@ -108,8 +108,8 @@ async function rewrapAll(stack: BenchStack, orgId: string, target: CustomerKeyRe
 async function main(): Promise<void> {
   const log = (line = '') => process.stdout.write(`${line}\n`);
   const stack = await startBenchStack();
-  const customer = createKmsClient({ endpoint: stack.localKms.url, region: REGION, accessKeyId: CUSTOMER_ACCOUNT });
-  const platform = createKmsClient({ endpoint: stack.localKms.url, region: REGION, accessKeyId: PLATFORM_ACCOUNT });
+  const customer = createKmsClient({ endpoint: stack.localKms.url, region: REGION, credentials: () => stack.localKms.credentialsFor(CUSTOMER_ACCOUNT) });
+  const platform = createKmsClient({ endpoint: stack.localKms.url, region: REGION, credentials: () => stack.localKms.credentialsFor(PLATFORM_ACCOUNT) });
   const lines: string[] = [];
   const loadAtStart = os.loadavg()[0]!;
   try {

@@ -56,13 +56,13 @@ export async function startBenchStack(): Promise<BenchStack> {
   const clients = new Map<string, KMSClient>();
   const clientForRegion = (region: string) => {
     let client = clients.get(region);
-    if (!client) clients.set(region, (client = createKmsClient({ endpoint: localKms.url, region, accessKeyId: PLATFORM_ACCOUNT })));
+    if (!client) clients.set(region, (client = createKmsClient({ endpoint: localKms.url, region, credentials: () => localKms.credentialsFor(PLATFORM_ACCOUNT) })));
     return client;
   };
   const gateway = createKmsGateway({ clientForRegion, defaultRegion: REGION, metrics });
 
   const audit = createAuditService({ db: database.db });
-  const customer = createKmsClient({ endpoint: localKms.url, region: REGION, accessKeyId: CUSTOMER_ACCOUNT });
+  const customer = createKmsClient({ endpoint: localKms.url, region: REGION, credentials: () => localKms.credentialsFor(CUSTOMER_ACCOUNT) });
 
   async function newOrg(name: string): Promise<BenchOrg> {
     const orgId = randomUUID();

@@ -25,6 +25,7 @@ const envSchema = z.object({
     .regex(/^[0-9a-fA-F]{64}$/, 'must be 32 bytes as 64 hex characters')
     .optional(),
   CONVAULT_LOCAL_KMS_PRINCIPALS_FILE: z.string().min(1).optional(),
+  CONVAULT_LOCAL_KMS_FAULTS: z.enum(['true', 'false']).default('false'),
   AWS_REGION: region.default('us-east-1'),
   CONVAULT_PLATFORM_ACCOUNT_ID: accountId.default('444455556666'),
   CONVAULT_ALLOWED_REGIONS: z
@@ -49,6 +50,7 @@ const envSchema = z.object({
   CONVAULT_WEBHOOK_SECRET: z.string().min(16).optional(),
   CONVAULT_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
   CONVAULT_SQLITE_BUSY_TIMEOUT_MS: positiveInt.default(5000),
+  CONVAULT_AUTH_FAILURES_PER_MIN: positiveInt.default(30),
   CONVAULT_DEMO_KEY: z.enum(['true', 'false']).default('true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -67,6 +69,8 @@ export interface Config {
     localPort: number;
     localRootKeyHex?: string;
     localPrincipalsFile?: string;
+    /** Serve the local KMS's fault-injection endpoint over HTTP (tests). */
+    localFaultEndpoint: boolean;
     region: string;
     platformAccountId: string;
     allowedRegions: string[];
@@ -86,11 +90,31 @@ export interface Config {
   bodyLimitBytes: number;
   /** SQLite: how long a write waits for another writer before it fails with 503 (store busy). */
   sqliteBusyTimeoutMs: number;
+  authFailuresPerMinute: number;
   demoKey: boolean;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
 export class ConfigError extends Error {}
+
+/** Variables whose value is a secret: an error names them and what is wrong, never the value. */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['CONVAULT_BOOTSTRAP_TOKEN', 'CONVAULT_LOCAL_KMS_ROOT_KEY', 'CONVAULT_WEBHOOK_SECRET']);
+/** URLs may carry a password (`postgres://user:pass@…`): shown without their user info. */
+const URL_VARIABLES: ReadonlySet<string> = new Set(['DATABASE_URL', 'CONVAULT_WEBHOOK_URL', 'CONVAULT_KMS_ENDPOINT']);
+
+/** What an error may show of a variable's value. */
+export function printableValue(name: string, value: string | undefined): string {
+  if (value === undefined) return 'unset';
+  if (SECRET_VARIABLES.has(name)) return `a value of ${value.length} characters, not shown`;
+  if (URL_VARIABLES.has(name)) return JSON.stringify(withoutUserInfo(value));
+  return JSON.stringify(value);
+}
+
+function withoutUserInfo(value: string): string {
+  // Not parsed as a URL: a value that is not one must be redacted as well.
+  const redacted = value.replace(/^([^:/?#\s]*:\/\/)[^/?#]*@/, '$1[redacted]@');
+  return redacted.replace(/^[^:]*:\/\/\[redacted\]@/, '').includes('@') ? '[not shown: it holds an @]' : redacted;
+}
 
 /** Reads the environment; `overrides` are CLI flags in the same variable names. Throws ConfigError with a one-line message naming the variable. */
 export function loadConfig(env: Env = process.env, overrides: Env = {}): Config {
@@ -104,7 +128,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
-    throw new ConfigError(`Invalid ${name}: ${issue.message} (got ${JSON.stringify(merged[name] ?? null)})`);
+    throw new ConfigError(`Invalid ${name}: ${issue.message} (got ${printableValue(name, merged[name])})`);
   }
   const e = parsed.data;
   const localPort = e.CONVAULT_LOCAL_KMS_PORT ?? (e.PORT === 0 ? 0 : e.PORT + 1);
@@ -120,6 +144,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
       localPort,
       localRootKeyHex: e.CONVAULT_LOCAL_KMS_ROOT_KEY,
       localPrincipalsFile: e.CONVAULT_LOCAL_KMS_PRINCIPALS_FILE,
+      localFaultEndpoint: e.CONVAULT_LOCAL_KMS_FAULTS === 'true',
       region: e.AWS_REGION,
       platformAccountId: e.CONVAULT_PLATFORM_ACCOUNT_ID,
       allowedRegions: e.CONVAULT_ALLOWED_REGIONS ?? [e.AWS_REGION],
@@ -139,6 +164,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
     webhook: e.CONVAULT_WEBHOOK_URL ? { url: e.CONVAULT_WEBHOOK_URL, secret: e.CONVAULT_WEBHOOK_SECRET } : undefined,
     bodyLimitBytes: e.CONVAULT_BODY_LIMIT_BYTES,
     sqliteBusyTimeoutMs: e.CONVAULT_SQLITE_BUSY_TIMEOUT_MS,
+    authFailuresPerMinute: e.CONVAULT_AUTH_FAILURES_PER_MIN,
     demoKey: e.CONVAULT_DEMO_KEY === 'true',
     logLevel: e.LOG_LEVEL,
   };

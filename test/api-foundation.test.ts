@@ -34,7 +34,7 @@ for (const target of databaseTargets) {
     it("lists the caller's own permissions", async () => {
       const mine = await server.call('GET', '/api/v2/organizations/me/permissions', { token: other.token });
       expect(mine.body).toEqual({ permissions: ['conversation:encryptionKey:view'] });
-      expect((await server.call('GET', '/api/v2/organizations/me/permissions')).body.permissions).toHaveLength(7);
+      expect((await server.call('GET', '/api/v2/organizations/me/permissions')).body.permissions).toHaveLength(8);
       expect((await server.call('GET', '/api/v2/organizations/me/permissions', { token: null })).status).toBe(401);
     });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, SECRET_VARIABLES, loadConfig } from '../src/config.js';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -49,5 +49,28 @@ describe('configuration', () => {
     const message = (error as Error).message;
     expect(message).toContain(name);
     expect(message).not.toContain('\n');
+  });
+
+  it.each([
+    ['CONVAULT_BOOTSTRAP_TOKEN', 'hunter2-short'],
+    ['CONVAULT_LOCAL_KMS_ROOT_KEY', 'ab'.repeat(31) + 'a'],
+    ['CONVAULT_LOCAL_KMS_ROOT_KEY', 'zz'.repeat(32)],
+    ['CONVAULT_WEBHOOK_SECRET', 'hunter2-short'],
+    ['DATABASE_URL', 'mysql://admin:hunter2-password@db.internal/convault'],
+    ['DATABASE_URL', 'admin:hunter2-password@db.internal'],
+    ['CONVAULT_WEBHOOK_URL', 'not a url https://user:hunter2-password@hooks'],
+    ['CONVAULT_KMS_ENDPOINT', 'ftp//user:hunter2-password@kms'],
+  ])('names %s but never prints its secret value', (name, value) => {
+    let message = '';
+    try {
+      loadConfig({ [name]: value });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain(name);
+    expect(message).not.toContain(value);
+    expect(message).not.toContain('hunter2');
+    // Not even most of a secret (a root key one character short once printed 63 of its 64).
+    if (SECRET_VARIABLES.has(name)) for (const part of [value.slice(0, 8), value.slice(-8)]) expect(message).not.toContain(part);
   });
 });

@@ -110,6 +110,26 @@ describe('Encrypt Data / Decrypt Data', () => {
     expectError(await decrypt(result.toString('base64')), 400, 'GeneralError');
   });
 
+  it("never blames the org's key for a message whose key ARN was altered: 400, no lastError, no KMS call for a foreign key", async () => {
+    const enc = await encrypt('flip my key arn');
+    const bytes = Buffer.from(enc.body.encryptedData, 'base64');
+    const at = bytes.indexOf(Buffer.from(org.key.keyArn));
+    expect(at).toBeGreaterThan(0);
+    const configs = async () => (await server.call('GET', '/api/v2/conversations/keyconfigurations', { token: org.token })).body.entities[0];
+    // Within the key id (another key of the same account), in the account id, in the region.
+    for (const offset of [org.key.keyArn.length - 1, org.key.keyArn.indexOf(org.key.accountId) + 3, 'arn:aws:kms:'.length + 1]) {
+      const altered = Buffer.from(bytes);
+      altered[at + offset] = altered[at + offset] === 0x61 ? 0x62 : 0x61;
+      const before = server.runtime.kms.metrics.count();
+      const res = await decrypt(altered.toString('base64'));
+      expectError(res, 400, 'GeneralError');
+      expect(res.body.message).toMatch(/cannot be decrypted by this organization/);
+      expect(server.runtime.kms.metrics.count() - before).toBeLessThanOrEqual(1);
+      expect((await configs()).lastError).toBeUndefined();
+    }
+    expect((await decrypt(enc.body.encryptedData)).body).toEqual({ data: 'flip my key arn' });
+  });
+
   it('answers the errorTypes of the issue for bad input and limits', async () => {
     expectError(await encrypt(''), 400, 'NoDataSupplied');
     expectError(await encrypt(null), 400, 'NoDataSupplied');

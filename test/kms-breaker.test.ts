@@ -33,7 +33,7 @@ beforeAll(async () => {
   const handle = await sqliteTarget.open();
   closeDb = handle.close;
   kms = await startLocalKms({ db: handle.db, dialect: handle.dialect, rootKey: randomBytes(32), port: 0 });
-  client = createKmsClient({ endpoint: kms.url, region: REGION, accessKeyId: ACCOUNT, maxAttempts: 1 });
+  client = createKmsClient({ endpoint: kms.url, region: REGION, credentials: await kms.credentialsFor(ACCOUNT), maxAttempts: 1 });
   keyId = (await client.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
   client.middlewareStack.add((next) => (args) => ((sent += 1), next(args)), { step: 'finalizeRequest', name: 'countSent' });
 });

@@ -141,10 +141,22 @@ for (const target of databaseTargets) {
       expect(wrong.body.details.field).toBe('confirm');
       const reversed = await server.call('POST', `${BASE}/${configId}/shred`, { token: org.token, body: { from: to, to: from, confirm: 'Acme' } });
       expect(reversed.status).toBe(400);
+      // Loose instants never decide what an irreversible operation destroys.
+      for (const [looseFrom, looseTo, field] of [
+        ['0', '1', 'from'],
+        ['2000-01-01T00:00:00Z', '2030-02-30T00:00:00Z', 'to'],
+        [from.replace('Z', ''), to, 'from'],
+        ['2026-01-31', to, 'from'],
+        ['2026-01-31T12:00Z', to, 'from'],
+      ] as const) {
+        const loose = await server.call('POST', `${BASE}/${configId}/shred`, { token: org.token, body: { from: looseFrom, to: looseTo, confirm: 'Acme' } });
+        expect(loose.status, `${looseFrom} … ${looseTo}`).toBe(400);
+        expect(loose.body.details.field).toBe(field);
+      }
 
       const shred = await server.call('POST', `${BASE}/${configId}/shred`, { token: org.token, body: { from, to, confirm: 'Acme' } });
       expect(shred.status).toBe(200);
-      expect(shred.body).toMatchObject({ dataKeys: 3, conversations: 3, values: 6 });
+      expect(shred.body).toMatchObject({ from, to, dataKeys: 3, conversations: 3, values: 6 });
       for (let i = 0; i < 3; i++) {
         const res = await server.call('GET', `/api/v2/conversations/gone-${i}/secureddata`, { token: org.token });
         expect(res.status).toBe(404);

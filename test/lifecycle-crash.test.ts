@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from './support/databases.js';
+import { readLocalKmsAdminSecret } from '../src/localkms/index.js';
 import { freePort, runCli, spawnServe, type ServeProcess } from './support/process.js';
 
 const BASE = '/api/v2/conversations/keyconfigurations';
@@ -41,8 +42,12 @@ describe('rewrap survives kill -9 of the server (real process, SQLite)', () => {
       CONVAULT_LOCAL_KMS_PORT: String(await freePort()),
       CONVAULT_BOOTSTRAP_TOKEN: TOKEN,
       CONVAULT_DATA_KEY_MAX_CONVERSATIONS: '1',
+      CONVAULT_LOCAL_KMS_FAULTS: 'true',
     };
     serve = await spawnServe(env);
+    // A token the operator chose is not echoed to the log; the start says where it is.
+    expect(serve.stdout()).not.toContain(TOKEN);
+    expect(serve.stdout()).toContain('the value of CONVAULT_BOOTSTRAP_TOKEN');
   });
   afterAll(async () => {
     await serve?.stop();
@@ -66,9 +71,11 @@ describe('rewrap survives kill -9 of the server (real process, SQLite)', () => {
     expect((await call('PUT', `${BASE}/${created.body.id}`, { keyConfigurationType: 'KmsSymmetric', url: b.aliasArn, version: 1 })).status).toBe(200);
 
     // Slow down ReEncrypt — the call this job makes per data key, its key policy granting kms:ReEncrypt* —
-    // through the local KMS's loopback fault endpoint, so the kill lands mid-job.
+    // through the local KMS's fault endpoint (enabled for this test), so the kill lands mid-job.
     const faults = `http://127.0.0.1:${env.CONVAULT_LOCAL_KMS_PORT}/_localkms/faults`;
-    expect((await fetch(faults, { method: 'PUT', body: JSON.stringify({ latencyMs: { ReEncrypt: 5 } }) })).status).toBe(200);
+    const adminSecret = readLocalKmsAdminSecret(dataDir);
+    const slowed = await fetch(faults, { method: 'PUT', headers: { authorization: `Bearer ${adminSecret}` }, body: JSON.stringify({ latencyMs: { ReEncrypt: 5 } }) });
+    expect(slowed.status).toBe(200);
     const started = await call('POST', `${BASE}/${created.body.id}/rewrap`);
     expect(started.status).toBe(202);
     let seen = started.body;

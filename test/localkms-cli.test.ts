@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DecryptCommand, GenerateDataKeyCommand } from '@aws-sdk/client-kms';
+import { DecryptCommand, GenerateDataKeyCommand, ListKeysCommand } from '@aws-sdk/client-kms';
 import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerKmsCommands, serveLocalKms } from '../src/cli/kms-commands.js';
 import { createKmsClient } from '../src/kms/client-factory.js';
-import { startLocalKms, type LocalKms } from '../src/localkms/index.js';
+import { localKmsClient } from './support/local-kms.js';
+import { resolveLocalKmsAdminSecret, startLocalKms, type LocalKms } from '../src/localkms/index.js';
 import { sqliteTarget, tempDir } from './support/databases.js';
 
 /**
@@ -21,11 +22,16 @@ const CTX = 'convault-organization-id';
 let kms: LocalKms;
 let closeDb: () => Promise<void>;
 const savedEnv = { ...process.env };
+const cliDataDir = tempDir('localkms-cli-');
 
 beforeAll(async () => {
   const handle = await sqliteTarget.open();
   closeDb = handle.close;
-  kms = await startLocalKms({ db: handle.db, dialect: handle.dialect, rootKey: randomBytes(32), port: 0 });
+  // The CLI signs with keys the local KMS issues to the holder of the admin secret in the data dir.
+  process.env.CONVAULT_DATA_DIR = cliDataDir;
+  delete process.env.AWS_ACCESS_KEY_ID;
+  delete process.env.AWS_SECRET_ACCESS_KEY;
+  kms = await startLocalKms({ db: handle.db, dialect: handle.dialect, rootKey: randomBytes(32), port: 0, adminSecret: resolveLocalKmsAdminSecret(cliDataDir) });
   process.env.CONVAULT_KMS_ENDPOINT = kms.url;
   process.env.CONVAULT_PLATFORM_ACCOUNT_ID = PLATFORM;
   process.env.AWS_REGION = 'us-east-1';
@@ -36,6 +42,7 @@ afterAll(async () => {
   process.env = savedEnv;
   await kms.close();
   await closeDb();
+  fs.rmSync(cliDataDir, { recursive: true, force: true });
 });
 
 interface CliRun {
@@ -60,7 +67,7 @@ async function cli(...args: string[]): Promise<CliRun> {
   return { out, err, exitCode, json: () => JSON.parse(out) };
 }
 
-const platform = () => createKmsClient({ endpoint: kms.url, region: 'us-east-1', accessKeyId: PLATFORM, maxAttempts: 1 });
+const platform = () => localKmsClient(kms, PLATFORM, { maxAttempts: 1 });
 
 describe('convault kms create-key', () => {
   it('creates a key with an alias and a policy for the allowed organizations, printing JSON', async () => {
@@ -94,6 +101,33 @@ describe('convault kms create-key', () => {
     expect(run.exitCode).toBe(1);
     expect(run.err).toMatch(/^convault: alias\/taken already exists/);
     expect(run.err.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('convault kms credentials', () => {
+  it('prints the account\'s access key (the same one each time), which the KMS accepts, and keeps it 0600 in the data dir', async () => {
+    const first = (await cli('kms', 'credentials', '--account', '777788889999', '--json')).json();
+    expect(first).toEqual({ accessKeyId: expect.stringMatching(/^AKIA[A-Z2-7]{16}$/), secretAccessKey: expect.any(String) });
+    expect((await cli('kms', 'credentials', '--account', '777788889999', '--json')).json()).toEqual(first);
+    expect(await kms.credentialsFor('777788889999')).toEqual(first);
+    const kept = path.join(cliDataDir, 'localkms-credentials', '777788889999.json');
+    expect(fs.statSync(kept).mode & 0o777).toBe(0o600);
+    const client = createKmsClient({ endpoint: kms.url, region: 'us-east-1', credentials: first, maxAttempts: 1 });
+    expect((await client.send(new ListKeysCommand({}))).Keys).toBeDefined();
+  });
+
+  it('refuses to issue without the admin secret of the local KMS', async () => {
+    const other = tempDir('localkms-cli-nosecret-');
+    process.env.CONVAULT_DATA_DIR = other;
+    try {
+      const run = await cli('kms', 'credentials', '--account', '777788889999', '--json');
+      expect(run.exitCode).toBe(1);
+      expect(run.err).toMatch(/no local KMS admin secret/);
+      expect(run.out).toBe('');
+    } finally {
+      process.env.CONVAULT_DATA_DIR = cliDataDir;
+      fs.rmSync(other, { recursive: true, force: true });
+    }
   });
 });
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/client-node';
 import { CreateAliasCommand, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKmsClient } from '../src/kms/client-factory.js';
+import { localKmsClient } from './support/local-kms.js';
 import { customerKeyPolicy } from '../src/kms/key-policy.js';
 import { startLocalKms, type LocalKms } from '../src/localkms/index.js';
 import { sqliteTarget } from './support/databases.js';
@@ -19,13 +19,13 @@ let closeDb: () => Promise<void>;
 let keyArn: string;
 
 const keyring = (accessKeyId: string, generatorKeyId = keyArn) =>
-  new KmsKeyringNode({ generatorKeyId, clientProvider: (region: string) => createKmsClient({ endpoint: kms.url, region, accessKeyId, maxAttempts: 1 }) });
+  new KmsKeyringNode({ generatorKeyId, clientProvider: (region: string) => localKmsClient(kms, accessKeyId, { region, maxAttempts: 1 }) });
 
 beforeAll(async () => {
   const handle = await sqliteTarget.open();
   closeDb = handle.close;
   kms = await startLocalKms({ db: handle.db, dialect: handle.dialect, rootKey: randomBytes(32), port: 0 });
-  const customer = createKmsClient({ endpoint: kms.url, region: 'us-east-1', accessKeyId: CUSTOMER });
+  const customer = localKmsClient(kms, CUSTOMER);
   const policy = customerKeyPolicy({ customerAccountId: CUSTOMER, platformAccountId: PLATFORM, encryptionContextKey: CTX, orgIds: ['org-a'] });
   const key = (await customer.send(new CreateKeyCommand({ Policy: JSON.stringify(policy) }))).KeyMetadata!;
   await customer.send(new CreateAliasCommand({ AliasName: 'alias/esdk', TargetKeyId: key.KeyId }));

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, ListKeysCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createKmsClient } from '../src/kms/client-factory.js';
+import { localKmsClient } from './support/local-kms.js';
 import { FAULTS_PATH, startLocalKms, type LocalKms } from '../src/localkms/index.js';
 import { sqliteTarget } from './support/databases.js';
 
@@ -10,6 +10,7 @@ import { sqliteTarget } from './support/databases.js';
 
 const CUSTOMER = '111122223333';
 
+const ADMIN_SECRET = 'fault-tests-admin-secret';
 let kms: LocalKms;
 let closeDb: () => Promise<void>;
 let client: KMSClient;
@@ -19,8 +20,8 @@ let blob: Uint8Array;
 beforeAll(async () => {
   const handle = await sqliteTarget.open();
   closeDb = handle.close;
-  kms = await startLocalKms({ db: handle.db, dialect: handle.dialect, rootKey: randomBytes(32), port: 0 });
-  client = createKmsClient({ endpoint: kms.url, region: 'us-east-1', accessKeyId: CUSTOMER, maxAttempts: 1 });
+  kms = await startLocalKms({ db: handle.db, dialect: handle.dialect, rootKey: randomBytes(32), port: 0, adminSecret: ADMIN_SECRET, faultEndpoint: true });
+  client = localKmsClient(kms, CUSTOMER, { maxAttempts: 1 });
   keyId = (await client.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
   blob = (await client.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') }))).CiphertextBlob!;
 });
@@ -73,7 +74,7 @@ describe('throttling', () => {
     expect(outcomes).toEqual(['ok', 'ThrottlingException', 'ok', 'ThrottlingException']);
     await client.send(new ListKeysCommand({})); // other operations untouched
 
-    const retrying = createKmsClient({ endpoint: kms.url, region: 'us-east-1', accessKeyId: CUSTOMER, maxAttempts: 3 });
+    const retrying = localKmsClient(kms, CUSTOMER, { maxAttempts: 3 });
     kms.faults.set({ throttle: { ratio: 0.5, operations: ['Decrypt'] } }); // first one passes, second throttled
     await decrypt(retrying);
     const out = await decrypt(retrying);
@@ -95,7 +96,7 @@ describe('outage', () => {
     kms.faults.set({ outage: 'refused' });
     await kms.faults.settled();
     // A client with no pooled connection is refused; one whose idle connection was just closed may see a reset instead.
-    const fresh = createKmsClient({ endpoint: kms.url, region: 'us-east-1', accessKeyId: CUSTOMER, maxAttempts: 1 });
+    const fresh = localKmsClient(kms, CUSTOMER, { maxAttempts: 1 });
     const err = await rejection(decrypt(fresh));
     expect(err.code).toBe('ECONNREFUSED');
     expect(await rejection(decrypt())).toBeInstanceOf(Error);
@@ -106,8 +107,32 @@ describe('outage', () => {
 });
 
 describe('admin endpoint', () => {
-  const admin = (method: string, body?: unknown) =>
-    fetch(`${kms.url}${FAULTS_PATH}`, { method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+  const admin = (method: string, body?: unknown, secret = ADMIN_SECRET) =>
+    fetch(`${kms.url}${FAULTS_PATH}`, {
+      method,
+      headers: { authorization: `Bearer ${secret}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+
+  it('refuses a caller without the admin secret, and changes nothing', async () => {
+    expect((await admin('PUT', { outage: 'unavailable' }, 'not-the-secret')).status).toBe(401);
+    expect((await fetch(`${kms.url}${FAULTS_PATH}`, { method: 'PUT', body: '{"outage":"unavailable"}' })).status).toBe(401);
+    expect(kms.faults.outage).toBe('none');
+    await decrypt();
+  });
+
+  it('does not exist unless enabled', async () => {
+    const handle = await sqliteTarget.open();
+    const plain = await startLocalKms({ db: handle.db, dialect: handle.dialect, rootKey: randomBytes(32), port: 0, adminSecret: ADMIN_SECRET });
+    try {
+      const res = await fetch(`${plain.url}${FAULTS_PATH}`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN_SECRET}` }, body: '{"outage":"unavailable"}' });
+      expect(res.status).toBe(404);
+      expect(plain.faults.outage).toBe('none');
+    } finally {
+      await plain.close();
+      await handle.close();
+    }
+  });
 
   it('shows, changes and resets the faults', async () => {
     expect(await (await admin('GET')).json()).toEqual({ latencyMs: {}, throttle: { ratio: 0 }, outage: 'none' });
@@ -139,12 +164,13 @@ const externalAddress = Object.values(os.networkInterfaces())
 describe.skipIf(!externalAddress)('admin endpoint on a server reachable beyond loopback', () => {
   it('refuses a caller that is not on loopback', async () => {
     const handle = await sqliteTarget.open();
-    const open = await startLocalKms({ db: handle.db, dialect: handle.dialect, rootKey: randomBytes(32), port: 0, host: '0.0.0.0' });
+    const open = await startLocalKms({ db: handle.db, dialect: handle.dialect, rootKey: randomBytes(32), port: 0, host: '0.0.0.0', adminSecret: ADMIN_SECRET, faultEndpoint: true });
     try {
-      const res = await fetch(`http://${externalAddress}:${open.port}${FAULTS_PATH}`, { method: 'PUT', body: '{"outage":"unavailable"}' });
+      const auth = { authorization: `Bearer ${ADMIN_SECRET}` };
+      const res = await fetch(`http://${externalAddress}:${open.port}${FAULTS_PATH}`, { method: 'PUT', headers: auth, body: '{"outage":"unavailable"}' });
       expect(res.status).toBe(403);
       expect(open.faults.outage).toBe('none');
-      expect((await fetch(`http://127.0.0.1:${open.port}${FAULTS_PATH}`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${open.port}${FAULTS_PATH}`, { headers: auth })).status).toBe(200);
     } finally {
       await open.close();
       await handle.close();

@@ -23,7 +23,7 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKmsClient } from '../src/kms/client-factory.js';
+import { localKmsClient } from './support/local-kms.js';
 import { startLocalKms, type LocalKms } from '../src/localkms/index.js';
 import { sqliteTarget } from './support/databases.js';
 
@@ -41,7 +41,7 @@ beforeAll(async () => {
   const handle = await sqliteTarget.open();
   closeDb = handle.close;
   kms = await startLocalKms({ db: handle.db, dialect: handle.dialect, rootKey: randomBytes(32), port: 0, clock: () => now });
-  client = createKmsClient({ endpoint: kms.url, region: 'us-east-1', accessKeyId: CUSTOMER, maxAttempts: 1 });
+  client = localKmsClient(kms, CUSTOMER, { maxAttempts: 1 });
 });
 
 afterAll(async () => {

@@ -28,6 +28,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKmsClient } from '../src/kms/client-factory.js';
+import { localKmsClient, signedKmsPost } from './support/local-kms.js';
 import { startLocalKms, type LocalKms } from '../src/localkms/index.js';
 import { sqliteTarget } from './support/databases.js';
 
@@ -39,7 +40,7 @@ const REGION = 'us-east-1';
 let kms: LocalKms;
 let closeDb: () => Promise<void>;
 let client: KMSClient;
-const clientFor = (accessKeyId: string, region = REGION) => createKmsClient({ endpoint: kms.url, region, accessKeyId, maxAttempts: 1 });
+const clientFor = (accessKeyId: string, region = REGION) => localKmsClient(kms, accessKeyId, { region, maxAttempts: 1 });
 
 beforeAll(async () => {
   const handle = await sqliteTarget.open();
@@ -344,17 +345,8 @@ describe('GetKeyPolicy and PutKeyPolicy', () => {
 });
 
 describe('the wire protocol', () => {
-  const post = (target: string | undefined, body: string, headers: Record<string, string> = {}) =>
-    fetch(kms.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-amz-json-1.1',
-        authorization: `AWS4-HMAC-SHA256 Credential=${CUSTOMER}/20260101/${REGION}/kms/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`,
-        ...(target ? { 'x-amz-target': target } : {}),
-        ...headers,
-      },
-      body,
-    });
+  const post = async (target: string | undefined, body: string, headers: Record<string, string> = {}) =>
+    signedKmsPost(kms.url, await kms.credentialsFor(CUSTOMER), target, body, headers);
 
   it('answers JSON 1.1 with base64 blobs', async () => {
     const res = await post('TrentService.CreateKey', '{}');
@@ -385,8 +377,31 @@ describe('the wire protocol', () => {
     expect(json.message).toBeTruthy();
   });
 
+  it('binds a __proto__ context pair like any other, and refuses lone surrogates', async () => {
+    const created = (await (await post('TrentService.CreateKey', '{}')).json()) as { KeyMetadata: { KeyId: string } };
+    const keyId = created.KeyMetadata.KeyId;
+    const enc = await post('TrentService.Encrypt', `{"KeyId":"${keyId}","Plaintext":"aGk=","EncryptionContext":{"__proto__":"bound"}}`);
+    expect(enc.status).toBe(200);
+    const blob = ((await enc.json()) as { CiphertextBlob: string }).CiphertextBlob;
+    const without = await post('TrentService.Decrypt', JSON.stringify({ CiphertextBlob: blob }));
+    expect(((await without.json()) as { __type: string }).__type).toBe('InvalidCiphertextException');
+    const withPair = await post('TrentService.Decrypt', `{"CiphertextBlob":"${blob}","EncryptionContext":{"__proto__":"bound"}}`);
+    expect(withPair.status).toBe(200);
+    for (const context of ['{"k":"\\ud800"}', '{"\\udc00":"v"}']) {
+      const res = await post('TrentService.Encrypt', `{"KeyId":"${keyId}","Plaintext":"aGk=","EncryptionContext":${context}}`);
+      expect(((await res.json()) as { __type: string }).__type, context).toBe('ValidationException');
+    }
+  });
+
+  it('answers an oversized body with ValidationException rather than dropping the connection', async () => {
+    const res = await post('TrentService.ListKeys', JSON.stringify({ Limit: 10, Pad: 'x'.repeat(300 * 1024) }));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { __type: string }).__type).toBe('ValidationException');
+  });
+
   it('says an unknown access key id is not recognized (through the SDK too)', async () => {
-    const err = await rejection(clientFor('AKIANOTINTHEFILE01').send(new ListKeysCommand({})));
+    const unknown = createKmsClient({ endpoint: kms.url, region: REGION, credentials: { accessKeyId: 'AKIANOTISSUED00001', secretAccessKey: 'x' }, maxAttempts: 1 });
+    const err = await rejection(unknown.send(new ListKeysCommand({})));
     expect(err.name).toBe('UnrecognizedClientException');
   });
 

@@ -15,7 +15,7 @@ import {
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
-import { createKmsClient } from '../src/kms/client-factory.js';
+import { localKmsClient } from './support/local-kms.js';
 import { resolveLocalKmsRootKey, startLocalKms, type LocalKms } from '../src/localkms/index.js';
 import { openDatabase } from '../src/store/database.js';
 import { postgresTarget, tempDir } from './support/databases.js';
@@ -24,7 +24,7 @@ import { postgresTarget, tempDir } from './support/databases.js';
 
 const CUSTOMER = '111122223333';
 const CTX = { 'convault-organization-id': 'org-1' };
-const client = (kms: LocalKms) => createKmsClient({ endpoint: kms.url, region: 'us-east-1', accessKeyId: CUSTOMER, maxAttempts: 1 });
+const client = (kms: LocalKms) => localKmsClient(kms, CUSTOMER, { maxAttempts: 1 });
 
 describe('persistence across a restart (SQLite)', () => {
   it('decrypts a blob from before the restart with the same database and root key', async () => {

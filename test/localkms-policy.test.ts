@@ -19,6 +19,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKmsClient } from '../src/kms/client-factory.js';
+import { localKmsClient } from './support/local-kms.js';
 import { customerKeyPolicy } from '../src/kms/key-policy.js';
 import { startLocalKms, type LocalKms } from '../src/localkms/index.js';
 import { sqliteTarget, tempDir } from './support/databases.js';
@@ -39,7 +40,9 @@ let customer: KMSClient;
 let platform: KMSClient;
 let principalsDir: string;
 const clientFor = (accessKeyId: string, secretAccessKey?: string, region = REGION) =>
-  createKmsClient({ endpoint: kms.url, region, accessKeyId, secretAccessKey, maxAttempts: 1 });
+  secretAccessKey === undefined
+    ? localKmsClient(kms, accessKeyId, { region, maxAttempts: 1 })
+    : createKmsClient({ endpoint: kms.url, region, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
 
 beforeAll(async () => {
   principalsDir = tempDir('localkms-principals-');

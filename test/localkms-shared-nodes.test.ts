@@ -16,7 +16,7 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKmsClient } from '../src/kms/client-factory.js';
+import { localKmsClient } from './support/local-kms.js';
 import { startLocalKms, type LocalKms } from '../src/localkms/index.js';
 import { openDatabase } from '../src/store/database.js';
 import { postgresTarget, sqliteTarget, type DatabaseTarget } from './support/databases.js';
@@ -77,7 +77,7 @@ describe.each(targets)('two local KMS nodes on one $name database', (target) => 
     const rootKey = randomBytes(32);
     nodeA = await startLocalKms({ db: first.db, dialect: first.dialect, rootKey, port: 0, clock: () => now });
     nodeB = await startLocalKms({ db: second.db, dialect: second.dialect, rootKey, port: 0, clock: () => now });
-    const client = (kms: LocalKms, accessKeyId: string) => createKmsClient({ endpoint: kms.url, region: 'us-east-1', accessKeyId, maxAttempts: 1 });
+    const client = (kms: LocalKms, accessKeyId: string) => localKmsClient(kms, accessKeyId, { maxAttempts: 1 });
     ownerOnA = client(nodeA, CUSTOMER);
     platformOnA = client(nodeA, PLATFORM);
     platformOnB = client(nodeB, PLATFORM);

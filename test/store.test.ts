@@ -36,11 +36,19 @@ for (const target of databaseTargets) {
       await orgs.insertPrincipal({ id: principalId, org_id: orgId, name: 'p', kind: 'client', permissions: '["audit:log:view"]', created_at: 1 });
       expect((await orgs.findPrincipal(orgId, principalId))?.name).toBe('p');
       expect(await orgs.findPrincipal(randomUUID(), principalId)).toBeUndefined();
-      await tokens.insertToken({ id: randomUUID(), org_id: orgId, principal_id: principalId, token_hash: 'ab'.repeat(32), prefix: 'cvt_x', created_at: 2, revoked_at: null });
-      const found = await tokens.findActiveByHash('ab'.repeat(32));
+      await tokens.insertToken({ id: randomUUID(), org_id: orgId, principal_id: principalId, token_hash: 'ab'.repeat(32), prefix: 'cvt_x', created_at: 2, revoked_at: null, expires_at: null });
+      const found = await tokens.findActiveByHash('ab'.repeat(32), 3);
       expect(found?.org_id).toBe(orgId);
       expect(found?.permissions).toBe('["audit:log:view"]');
-      expect(await tokens.findActiveByHash('cd'.repeat(32))).toBeUndefined();
+      expect(await tokens.findActiveByHash('cd'.repeat(32), 3)).toBeUndefined();
+      // Expired at 100: found before, not at or after.
+      const expiring = randomUUID();
+      await tokens.insertToken({ id: expiring, org_id: orgId, principal_id: principalId, token_hash: '12'.repeat(32), prefix: 'cvt_y', created_at: 2, revoked_at: null, expires_at: 100 });
+      expect((await tokens.findActiveByHash('12'.repeat(32), 99))?.id).toBe(expiring);
+      expect(await tokens.findActiveByHash('12'.repeat(32), 100)).toBeUndefined();
+      expect(await tokens.revokeToken(orgId, expiring, 50)).toBe(true);
+      expect(await tokens.revokeToken(orgId, expiring, 51)).toBe(false);
+      expect(await tokens.findActiveByHash('12'.repeat(32), 60)).toBeUndefined();
     });
 
     it('claims a meta key exactly once', async () => {
@@ -55,7 +63,7 @@ for (const target of databaseTargets) {
       const orgId = randomUUID();
       await orgs.insertOrganization({ id: orgId, name: 'B', created_at: 1 });
       await expect(
-        createTokenDal(handle.db).insertToken({ id: randomUUID(), org_id: orgId, principal_id: randomUUID(), token_hash: 'ef'.repeat(32), prefix: 'x', created_at: 1, revoked_at: null }),
+        createTokenDal(handle.db).insertToken({ id: randomUUID(), org_id: orgId, principal_id: randomUUID(), token_hash: 'ef'.repeat(32), prefix: 'x', created_at: 1, revoked_at: null, expires_at: null }),
       ).rejects.toThrow();
       await sql`select 1`.execute(handle.db);
     });

@@ -60,7 +60,7 @@ for (const target of databaseTargets) {
       const { orgId } = await createOrgWithToken(server, 'Late token org', ['conversation:securedData:view']);
       const late = 'cvt_' + 'late-token-for-cache-test'.padEnd(40, 'x');
       expect((await server.call('GET', '/api/v2/organizations/me', { token: late })).status).toBe(401);
-      await server.runtime.services.auth.createPrincipalWithToken({ orgId, name: 'late', permissions: ['conversation:securedData:view'], token: late });
+      await server.runtime.services.tokens.create({ principal: 'operator' }, { orgId, name: 'late', permissions: ['conversation:securedData:view'], token: late });
       expect((await server.call('GET', '/api/v2/organizations/me', { token: late })).status).toBe(200);
     });
   });

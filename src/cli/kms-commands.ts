@@ -17,14 +17,16 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config.js';
 import { createKmsClient } from '../kms/client-factory.js';
 import { customerKeyPolicy } from '../kms/key-policy.js';
-import { resolveLocalKmsRootKey, startLocalKms, type LocalKms } from '../localkms/index.js';
+import { resolveLocalKmsAdminSecret, resolveLocalKmsRootKey, startLocalKms, type LocalKms } from '../localkms/index.js';
 import { openDatabase } from '../store/database.js';
+import { credentialsForAccount, issueCredentials } from './local-kms-credentials.js';
 
 /**
  * `convault kms …`: run the local KMS alone (`serve`), or play the customer who owns a key — create
  * it with a policy for the platform, disable, schedule deletion, retarget its alias, change its
  * policy. Every command but `serve` talks to a running KMS through the AWS SDK (CONVAULT_KMS_ENDPOINT,
- * or the local KMS on CONVAULT_LOCAL_KMS_PORT), signing with the key owner's account id as access key id.
+ * or the local KMS on CONVAULT_LOCAL_KMS_PORT), signing with the key owner's access key
+ * (see local-kms-credentials.ts); `credentials` prints that key.
  *
  * Output and errors go through commander's output configuration, and failures through
  * `command.error()`, so a caller can capture them and override the exit (tests do).
@@ -48,9 +50,10 @@ export function registerKmsCommands(program: Command): void {
     .description('Run the local KMS alone (keys in <CONVAULT_DATA_DIR>/localkms.db, or in DATABASE_URL\'s database)')
     .option('--port <port>', 'port to listen on (default CONVAULT_LOCAL_KMS_PORT, or PORT+1)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .action(async (opts: { port?: string; host: string }, cmd: Command) => {
+    .option('--insecure-any-account', 'DEVELOPMENT ONLY: accept any 12-digit access key id as that account without checking signatures')
+    .action(async (opts: { port?: string; host: string; insecureAnyAccount?: boolean }, cmd: Command) => {
       await run(cmd, async () => {
-        const served = await serveLocalKms({ port: opts.port, host: opts.host }, cmd);
+        const served = await serveLocalKms({ port: opts.port, host: opts.host, insecureAnyAccount: opts.insecureAnyAccount === true }, cmd);
         const stop = () => {
           served.close().then(
             () => process.exit(0),
@@ -59,6 +62,21 @@ export function registerKmsCommands(program: Command): void {
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
+      });
+    });
+
+  kms
+    .command('credentials')
+    .description("Print the local KMS access key of an account (issued on the first call, as an operator does in IAM); needs the KMS's data dir")
+    .requiredOption('--account <id>', '12-digit account id')
+    .option('--json', 'print JSON')
+    .action(async (opts: { account: string; json?: boolean }, cmd: Command) => {
+      await run(cmd, async () => {
+        if (!/^\d{12}$/.test(opts.account)) throw new UserError(`--account must be a 12-digit AWS account id, not ${opts.account}`);
+        const config = loadConfig();
+        const endpoint = config.kms.endpoint ?? `http://127.0.0.1:${config.kms.localPort}`;
+        const key = await issueCredentials({ account: opts.account, dataDir: config.dataDir, endpoint });
+        print(cmd, opts, key, () => `AWS_ACCESS_KEY_ID=${key.accessKeyId}\nAWS_SECRET_ACCESS_KEY=${key.secretAccessKey}`);
       });
     });
 
@@ -206,7 +224,7 @@ export function registerKmsCommands(program: Command): void {
  * DATABASE_URL database when set (own `localkms_` tables). Exported so it can be driven in-process.
  */
 export async function serveLocalKms(
-  opts: { port?: string; host?: string },
+  opts: { port?: string; host?: string; insecureAnyAccount?: boolean },
   cmd?: Command,
 ): Promise<{ kms: LocalKms; location: string; close(): Promise<void> }> {
   const config = loadConfig(process.env, { CONVAULT_LOCAL_KMS_PORT: opts.port });
@@ -221,6 +239,10 @@ export async function serveLocalKms(
       port: config.kms.localPort,
       host,
       principalsFile: config.kms.localPrincipalsFile,
+      adminSecret: resolveLocalKmsAdminSecret(config.dataDir),
+      faultEndpoint: config.kms.localFaultEndpoint,
+      insecureAnyAccount: opts.insecureAnyAccount === true,
+      allowedHosts: [host],
       // The one line below says where it listens; only warnings come from the server itself.
       logger: { info: () => undefined, warn: (m) => writeErr(cmd, `${m}\n`) },
     });
@@ -229,7 +251,7 @@ export async function serveLocalKms(
     throw err;
   }
   if (!['127.0.0.1', '::1', 'localhost'].includes(host)) {
-    writeErr(cmd, `warning: the local KMS trusts 12-digit access key ids without a signature check; it is now reachable beyond this machine (${host})\n`);
+    writeErr(cmd, `warning: the local KMS is reachable beyond this machine (${host}); its traffic is plain HTTP\n`);
   }
   database.setLogger({ warn: (obj, msg) => writeErr(cmd, `${msg} ${JSON.stringify(obj)}\n`) });
   writeOut(cmd, `local KMS serving at ${kms.url} (keys in ${database.location}); stop with Ctrl-C\n`);
@@ -304,7 +326,8 @@ async function withClient(cmd: Command, opts: ClientOptions, keyRef: string | un
     if (!/^\d{12}$/.test(account)) throw new UserError(`--account must be a 12-digit AWS account id, not ${account}`);
     const region = opts.region ?? fromArn?.[1] ?? config.kms.region;
     const endpoint = config.kms.endpoint ?? `http://127.0.0.1:${config.kms.localPort}`;
-    const client = createKmsClient({ endpoint, region, accessKeyId: account, maxAttempts: 2 });
+    const credentials = await credentialsForAccount({ account, dataDir: config.dataDir, endpoint });
+    const client = createKmsClient({ endpoint, region, credentials, maxAttempts: 2 });
     try {
       await action({ client, config, account, region, endpoint });
     } catch (err) {

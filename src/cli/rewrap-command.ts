@@ -13,6 +13,7 @@ import { createLifecycleDal } from '../services/lifecycle/lifecycle-dal.js';
 import { createRewrapService } from '../services/lifecycle/rewrap-service.js';
 import { createOrgDal } from '../services/orgs/org-dal.js';
 import { createRateLimiter } from '../services/rate-limiter.js';
+import { credentialsForAccount } from './local-kms-credentials.js';
 import { runCommand } from './run-command.js';
 
 /**
@@ -31,8 +32,13 @@ export function registerRewrapCommand(program: Command): void {
       runCommand(async () => {
         const config = loadConfig();
         const database = await openConvaultDatabase(config);
+        // On the embedded local KMS of a server on this data dir, the platform's issued key (operator
+        // access); on a configured endpoint, the SDK's default chain, as the server itself does.
         const endpoint = config.kms.endpoint ?? `http://127.0.0.1:${config.kms.localPort}`;
-        const kms = platformKmsClients(config, endpoint);
+        const platformKey = config.kms.endpoint
+          ? undefined
+          : () => credentialsForAccount({ account: config.kms.platformAccountId, dataDir: config.dataDir, endpoint });
+        const kms = platformKmsClients(config, endpoint, platformKey);
         try {
           const db = database.db;
           if (!(await createOrgDal(db).findOrganization(opts.org))) throw notFound(`Organization ${opts.org}`);

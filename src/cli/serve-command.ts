@@ -21,7 +21,10 @@ export function registerServeCommand(program: Command): void {
           `  API docs:  ${runtime.url}/docs`,
           `  Database:  ${runtime.database.dialect} (${runtime.database.location})`,
         ];
-        if (runtime.bootstrap.created) {
+        if (runtime.bootstrap.created && config.bootstrapToken !== undefined) {
+          // The operator chose it: it is already where they keep it, so it is not echoed to logs.
+          lines.push(`  Admin token: the value of CONVAULT_BOOTSTRAP_TOKEN (also written to ${runtime.bootstrap.tokenFile}, mode 0600)`);
+        } else if (runtime.bootstrap.created) {
           lines.push(
             `  Admin token (shown once, also written to ${runtime.bootstrap.tokenFile}, mode 0600):`,
             `    ${runtime.bootstrap.token}`,

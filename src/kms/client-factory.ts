@@ -9,28 +9,33 @@ import { KMS } from '@aws-sdk/client-kms';
  * same client serves convault's own calls and `KmsKeyringNode({ clientProvider })`.
  */
 
+export interface KmsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
 export interface KmsClientOptions {
   /** The KMS endpoint, e.g. the embedded local KMS's URL or `https://kms.us-east-1.amazonaws.com`. */
   endpoint: string;
   region: string;
-  /** At the local KMS the access key id selects the principal: a 12-digit account id acts as that account's root. */
-  accessKeyId: string;
-  /**
-   * Needed by AWS and by local KMS principals whose secret is in the principals file. The local KMS
-   * does not verify signatures of bare account ids, so a fixed placeholder is used when absent.
-   */
-  secretAccessKey?: string;
+  /** The signing key (the local KMS verifies every signature, as AWS does), or a provider of it. */
+  credentials: KmsCredentials | (() => Promise<KmsCredentials>);
   /** SDK attempts including the first (default 3, the SDK's standard retry mode). 1 disables retries. */
   maxAttempts?: number;
 }
 
-export const UNVERIFIED_SECRET = 'convault-local-kms-signature-not-verified';
+/**
+ * A KMS that does not answer must not hold a request (or a worker) forever: connecting gets 3 s, a
+ * whole call 10 s, after which the SDK fails the attempt (and its retry policy decides the rest).
+ */
+export const KMS_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 10_000 } as const;
 
 export function createKmsClient(opts: KmsClientOptions): KMS {
   return new KMS({
     endpoint: opts.endpoint,
     region: opts.region,
-    credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey ?? UNVERIFIED_SECRET },
+    credentials: opts.credentials,
+    requestHandler: { ...KMS_TIMEOUTS },
     ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
   });
 }
@@ -42,13 +47,8 @@ export function createKmsClient(opts: KmsClientOptions): KMS {
 export function createAwsKmsClient(opts: { endpoint?: string; region: string; maxAttempts?: number }): KMS {
   return new KMS({
     region: opts.region,
+    requestHandler: { ...KMS_TIMEOUTS },
     ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
     ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
   });
-}
-
-/** A local KMS is only ever reached on loopback; anything else is treated as real AWS. */
-export function isLoopbackEndpoint(endpoint: string): boolean {
-  const host = new URL(endpoint).hostname;
-  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

@@ -7,7 +7,7 @@ import {
   type KMSClient,
   type KeyMetadata,
 } from '@aws-sdk/client-kms';
-import { createCircuitBreaker, type CircuitBreaker } from './circuit-breaker.js';
+import { createCircuitBreaker, type CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { classifyKmsError, KmsCallError } from './kms-failure.js';
 import type { KmsMetrics } from './kms-metrics.js';
 
@@ -28,28 +28,37 @@ export function regionOf(keyId: string, fallback: string): string {
   return m?.[1] ?? fallback;
 }
 
+/** The account a key ARN names; key ids and alias names (the caller's own account) share one breaker. */
+function accountOfKey(keyId: string): string {
+  return /^arn:[^:]+:kms:[^:]*:(\d{12}):/.exec(keyId)?.[1] ?? 'own';
+}
+
 /**
- * Every KMS call of convault: typed failures, call metrics, and a circuit breaker per region so an
- * outage fails fast instead of stacking timeouts. Retries with backoff are the SDK's (maxAttempts).
+ * Every KMS call of convault: typed failures, call metrics, and a circuit breaker per (region, key
+ * account) so an outage fails fast instead of stacking timeouts — and one tenant's failing key (an
+ * XKS proxy down, a key account's endpoint unreachable) pauses calls to that account only, never
+ * every tenant's. Retries with backoff are the SDK's (maxAttempts).
  */
 export function createKmsGateway(deps: KmsGatewayDeps) {
   const now = deps.now ?? Date.now;
   const breakers = new Map<string, CircuitBreaker>();
-  const breakerFor = (region: string) => {
-    let b = breakers.get(region);
+  const breakerFor = (region: string, account: string) => {
+    const id = `${region}|${account}`;
+    let b = breakers.get(id);
     if (!b) {
       b = createCircuitBreaker({ failureThreshold: deps.breaker?.failureThreshold ?? 5, openMs: deps.breaker?.openMs ?? 5000, now });
-      breakers.set(region, b);
+      breakers.set(id, b);
     }
     return b;
   };
 
   async function call<T>(operation: string, keyId: string, send: (client: KMSClient) => Promise<T>): Promise<T> {
     const region = regionOf(keyId, deps.defaultRegion);
-    const breaker = breakerFor(region);
+    const account = accountOfKey(keyId);
+    const breaker = breakerFor(region, account);
     if (!breaker.allow()) {
       deps.metrics.record(operation, 'CircuitOpen', 0);
-      throw new KmsCallError('Unreachable', 'CircuitOpen', `KMS in ${region} is unreachable; calls are paused for a few seconds`, operation);
+      throw new KmsCallError('Unreachable', 'CircuitOpen', `KMS in ${region} is unreachable for this key's account; calls are paused for a few seconds`, operation);
     }
     const started = now();
     try {
@@ -116,8 +125,14 @@ export function createKmsGateway(deps: KmsGatewayDeps) {
       return { ciphertextBlob: Buffer.from(out.CiphertextBlob), keyArn: out.KeyId };
     },
 
-    breakerState(region: string) {
-      return breakerFor(region).state;
+    /**
+     * The breaker of one (region, key account); without an account, the region's worst: open if any
+     * account's is open, else half-open if any is, else closed.
+     */
+    breakerState(region: string, accountId?: string): CircuitState {
+      if (accountId !== undefined) return breakerFor(region, accountId).state;
+      const states = [...breakers.entries()].filter(([id]) => id.startsWith(`${region}|`)).map(([, b]) => b.state);
+      return states.includes('open') ? 'open' : states.includes('half-open') ? 'half-open' : 'closed';
     },
   };
 }

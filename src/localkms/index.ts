@@ -8,5 +8,7 @@ export { localKmsMigrations } from './migrations.js';
 export { resolveLocalKmsRootKey, RootKeyError, ROOT_KEY_FILE } from './root-key.js';
 export { startLocalKms, type LocalKms, type LocalKmsLogger, type LocalKmsOptions } from './server.js';
 export { FaultController, FaultGate, type FaultPatch, type FaultSettings, type OutageMode } from './fault-controller.js';
-export { FAULTS_PATH } from './admin-endpoint.js';
+export { CREDENTIALS_PATH, FAULTS_PATH } from './admin-endpoint.js';
+export { ADMIN_SECRET_FILE, readLocalKmsAdminSecret, resolveLocalKmsAdminSecret } from './admin-secret.js';
+export type { AccessKey } from './credential-store.js';
 export { SUPPORTED_OPERATIONS } from './dispatch.js';

@@ -50,5 +50,21 @@ export const localKmsMigrations: MigrationSet = {
         },
       };
     },
+    // Access keys the local KMS issued (`convault kms credentials`): the secret is sealed under the
+    // root key with the access key id as AAD, so reading the database does not yield a signing key.
+    '0002-credentials': (dialect) => {
+      const t = columnTypes(dialect);
+      return {
+        async up(db) {
+          await db.schema
+            .createTable('localkms_credentials')
+            .addColumn('access_key_id', 'text', (c) => c.primaryKey())
+            .addColumn('account_id', 'text', (c) => c.notNull().unique())
+            .addColumn('secret_sealed', t.binary, (c) => c.notNull())
+            .addColumn('created_at', t.bigint, (c) => c.notNull())
+            .execute();
+        },
+      };
+    },
   },
 };

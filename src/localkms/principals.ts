@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { accountRootArn, isAccountId } from './arns.js';
 
 /**
- * Who a caller is. A 12-digit access key id is that account's root principal; any other access key
- * id must be listed in the principals file, which may also carry the secret so the signature can be
- * verified. The file is read once at start.
+ * Principals named in a file (IAM users and roles with their access keys), read once at start. Every
+ * entry carries its secret, so its signatures are verified; only a local KMS started with
+ * `insecureAnyAccount` admits entries without one (and bare 12-digit account ids, see server.ts).
  *
  *   { "principals": [
  *       { "accessKeyId": "AKIAPLATFORM", "secretAccessKey": "…", "arn": "arn:aws:iam::444455556666:role/convault" },
@@ -19,7 +19,7 @@ export interface Principal {
 
 export interface PrincipalEntry extends Principal {
   accessKeyId: string;
-  /** Known → the request signature is verified; unknown → the access key id is trusted as is. */
+  /** The signing secret; absent only in the insecure development mode, where the id is trusted as is. */
   secretAccessKey?: string;
 }
 
@@ -42,7 +42,7 @@ export class PrincipalDirectory {
     this.byAccessKeyId = new Map(entries.map((e) => [e.accessKeyId, e]));
   }
 
-  static fromFile(file: string): PrincipalDirectory {
+  static fromFile(file: string, opts: { requireSecrets: boolean } = { requireSecrets: true }): PrincipalDirectory {
     let raw: unknown;
     try {
       raw = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -56,6 +56,9 @@ export class PrincipalDirectory {
     }
     return new PrincipalDirectory(
       parsed.data.principals.map((p) => {
+        if (opts.requireSecrets && p.secretAccessKey === undefined) {
+          throw new Error(`invalid local KMS principals file ${file}: ${p.accessKeyId} needs a "secretAccessKey" (every caller signs its requests)`);
+        }
         if (!p.arn && !isAccountId(p.accessKeyId)) {
           throw new Error(`invalid local KMS principals file ${file}: ${p.accessKeyId} needs an "arn"`);
         }
@@ -65,12 +68,9 @@ export class PrincipalDirectory {
     );
   }
 
-  /** The directory entry, or for a bare 12-digit id its root principal without a secret; undefined → unknown caller. */
+  /** The directory entry; undefined → not in the file. */
   lookup(accessKeyId: string): PrincipalEntry | undefined {
-    const entry = this.byAccessKeyId.get(accessKeyId);
-    if (entry) return entry;
-    if (isAccountId(accessKeyId)) return { accessKeyId, arn: accountRootArn(accessKeyId), accountId: accessKeyId };
-    return undefined;
+    return this.byAccessKeyId.get(accessKeyId);
   }
 }
 

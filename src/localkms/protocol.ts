@@ -38,16 +38,23 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let tooLarge = false;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
+      if (tooLarge) {
+        // Read and drop the rest so the client gets the answer, not a reset; a sender that
+        // never stops is cut off at 16 times the limit.
+        if (size > 16 * limit) req.destroy();
+        return;
+      }
       if (size > limit) {
-        reject(new KmsError('ValidationException', `The request body exceeds ${limit} bytes.`));
-        req.destroy();
+        tooLarge = true;
+        chunks.length = 0;
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => (tooLarge ? reject(new KmsError('ValidationException', `The request body exceeds ${limit} bytes.`)) : resolve(Buffer.concat(chunks))));
     req.on('error', reject);
   });
 }

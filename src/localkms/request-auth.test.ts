@@ -1,30 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createHash, createHmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
+import { NodeSha256 as Sha256 } from '../../test/support/local-kms.js';
 import { KmsError } from './errors.js';
 import { PrincipalDirectory } from './principals.js';
 import { authenticate, parseAuthorization, type SignedRequest } from './request-auth.js';
-
-const bytes = (d: string | ArrayBuffer | ArrayBufferView) =>
-  typeof d === 'string' ? Buffer.from(d) : ArrayBuffer.isView(d) ? Buffer.from(d.buffer, d.byteOffset, d.byteLength) : Buffer.from(d);
-
-/** The client side signs with its own hash, independent of the server's. */
-class Sha256 {
-  private h;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-  update(d: string | ArrayBuffer | ArrayBufferView) {
-    this.h.update(bytes(d));
-  }
-  async digest() {
-    return new Uint8Array(this.h.digest());
-  }
-  reset() {}
-}
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 
@@ -54,15 +36,27 @@ async function failure(p: Promise<unknown>): Promise<KmsError> {
 }
 
 describe('authenticate', () => {
-  const directory = new PrincipalDirectory([
+  const principals = new PrincipalDirectory([
     { accessKeyId: 'AKIAPLATFORMNODE01', secretAccessKey: 'platform-secret', arn: 'arn:aws:iam::444455556666:role/convault', accountId: '444455556666' },
     { accessKeyId: '111122223333', secretAccessKey: 'customer-secret', arn: 'arn:aws:iam::111122223333:root', accountId: '111122223333' },
   ]);
+  const directory = (id: string) => principals.lookup(id);
   const clock = () => NOW;
 
-  it('takes a bare 12-digit access key id as that account root, unverified, with the scope region', async () => {
-    const caller = await authenticate(await signedRequest('777788889999', 'anything'), directory, clock);
-    expect(caller).toMatchObject({ arn: 'arn:aws:iam::777788889999:root', accountId: '777788889999', region: 'eu-west-1', signatureVerified: false });
+  it('refuses a bare 12-digit access key id that was never issued, whatever it signs with', async () => {
+    const err = await failure(authenticate(await signedRequest('777788889999', 'anything'), directory, clock));
+    expect(err.type).toBe('UnrecognizedClientException');
+  });
+
+  it('refuses a signature made with another principal\'s secret', async () => {
+    const err = await failure(authenticate(await signedRequest('111122223333', 'platform-secret'), directory, clock));
+    expect(err.type).toBe('InvalidSignatureException');
+  });
+
+  it('trusts a principal without a secret unverified (only the insecure development mode makes one)', async () => {
+    const insecure = () => ({ accessKeyId: '777788889999', arn: 'arn:aws:iam::777788889999:root', accountId: '777788889999' });
+    const caller = await authenticate(await signedRequest('777788889999', 'anything'), insecure, clock);
+    expect(caller).toMatchObject({ arn: 'arn:aws:iam::777788889999:root', region: 'eu-west-1', signatureVerified: false });
   });
 
   it('verifies the signature of a principal whose secret is known', async () => {
@@ -95,18 +89,22 @@ describe('principals file', () => {
     return file;
   };
 
-  it('maps access key ids to principals; bare account ids need no entry', () => {
+  it('maps access key ids to principals; ids not in the file are unknown to it', () => {
     const dir = PrincipalDirectory.fromFile(
       write({ principals: [{ accessKeyId: 'AKIAALICE000000001', secretAccessKey: 's', arn: 'arn:aws:iam::111122223333:user/alice' }] }),
     );
     expect(dir.lookup('AKIAALICE000000001')).toMatchObject({ arn: 'arn:aws:iam::111122223333:user/alice', accountId: '111122223333' });
-    expect(dir.lookup('555566667777')).toMatchObject({ arn: 'arn:aws:iam::555566667777:root' });
+    expect(dir.lookup('555566667777')).toBeUndefined();
     expect(dir.lookup('AKIANOBODY00000000')).toBeUndefined();
   });
 
   it('says what is wrong with a bad file', () => {
     expect(() => PrincipalDirectory.fromFile(write({ principals: [{ accessKeyId: 'AKIAX0000000000001', arn: 'bob' }] }))).toThrow(/principals\.0\.arn/);
-    expect(() => PrincipalDirectory.fromFile(write({ principals: [{ accessKeyId: 'AKIAX0000000000001' }] }))).toThrow(/needs an "arn"/);
+    expect(() => PrincipalDirectory.fromFile(write({ principals: [{ accessKeyId: 'AKIAX0000000000001', secretAccessKey: 's' }] }))).toThrow(/needs an "arn"/);
+    expect(() => PrincipalDirectory.fromFile(write({ principals: [{ accessKeyId: '111122223333' }] }))).toThrow(/needs a "secretAccessKey"/);
+    expect(PrincipalDirectory.fromFile(write({ principals: [{ accessKeyId: '111122223333' }] }), { requireSecrets: false }).lookup('111122223333')).toMatchObject({
+      accountId: '111122223333',
+    });
     expect(() => PrincipalDirectory.fromFile('/nonexistent/principals.json')).toThrow(/cannot read/);
   });
 });

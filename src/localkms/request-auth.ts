@@ -2,14 +2,17 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { KmsError } from './errors.js';
-import type { Principal, PrincipalDirectory } from './principals.js';
+import type { Principal, PrincipalEntry } from './principals.js';
 
 /**
  * Identifies the caller from the SigV4 `Authorization` header: the access key id picks the principal,
- * the credential scope gives the region. When the principal's secret is known (principals file) the
- * signature is recomputed with the SDK's own signer and compared in constant time; otherwise it is
- * trusted unverified (12-digit account ids used as access key ids have no secret here).
+ * the credential scope gives the region, and the signature is recomputed with the SDK's own signer
+ * and compared in constant time. Only a principal without a secret — which exists solely in the
+ * insecure development mode — is trusted unverified.
  */
+
+/** Finds the principal (and its secret) behind an access key id; undefined → unknown caller. */
+export type PrincipalResolver = (accessKeyId: string) => Promise<PrincipalEntry | undefined> | PrincipalEntry | undefined;
 
 export interface AuthenticatedCaller extends Principal {
   accessKeyId: string;
@@ -53,7 +56,7 @@ export function parseAuthorization(header: string | undefined): ParsedAuthorizat
 
 export async function authenticate(
   req: SignedRequest,
-  directory: PrincipalDirectory,
+  resolve: PrincipalResolver,
   wallClock: () => number = Date.now,
 ): Promise<AuthenticatedCaller> {
   const auth = parseAuthorization(single(req.headers.authorization));
@@ -63,7 +66,7 @@ export async function authenticate(
   if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(auth.region)) {
     throw new KmsError('InvalidSignatureException', `Credential should be scoped to a valid region, not '${auth.region}'.`);
   }
-  const entry = directory.lookup(auth.accessKeyId);
+  const entry = await resolve(auth.accessKeyId);
   if (!entry) throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
   if (entry.secretAccessKey !== undefined) await verifySignature(req, auth, entry.secretAccessKey, wallClock());
   return {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { ensurePrivateDir, ensurePrivateFile } from '../store/private-files.js';
 
 /**
  * The root key encrypts every key's material at rest. It comes from CONVAULT_LOCAL_KMS_ROOT_KEY, or
@@ -16,8 +17,8 @@ export class RootKeyError extends Error {}
 export function resolveLocalKmsRootKey({ rootKeyHex, dataDir }: { rootKeyHex?: string; dataDir: string }): Buffer {
   if (rootKeyHex !== undefined && rootKeyHex !== '') return parseHexKey(rootKeyHex, 'CONVAULT_LOCAL_KMS_ROOT_KEY');
   const file = path.join(dataDir, ROOT_KEY_FILE);
+  ensurePrivateDir(dataDir);
   if (!fs.existsSync(file)) {
-    fs.mkdirSync(dataDir, { recursive: true });
     try {
       // 'wx': if another process created it in the meantime, use theirs rather than overwrite it.
       fs.writeFileSync(file, `${randomBytes(ROOT_KEY_BYTES).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
@@ -25,6 +26,7 @@ export function resolveLocalKmsRootKey({ rootKeyHex, dataDir }: { rootKeyHex?: s
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
   }
+  ensurePrivateFile(file);
   return parseHexKey(fs.readFileSync(file, 'utf8').trim(), file);
 }
 

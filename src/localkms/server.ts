@@ -5,7 +5,10 @@ import type { Kysely } from 'kysely';
 import type { DialectName } from '../store/database.js';
 import { runMigrations } from '../store/migrate.js';
 import { isStoreUnavailable } from '../store/store-faults.js';
-import { ADMIN_PREFIX, handleAdminRequest } from './admin-endpoint.js';
+import { ADMIN_PREFIX, handleAdminRequest, type AdminContext } from './admin-endpoint.js';
+import { accountRootArn, isAccountId } from './arns.js';
+import { createCredentialStore, type AccessKey } from './credential-store.js';
+import { hostMatcher } from './host-check.js';
 import { dispatch } from './dispatch.js';
 import { KmsError } from './errors.js';
 import { FaultController, type OutageMode } from './fault-controller.js';
@@ -14,7 +17,7 @@ import { createKeyStore, type KeyStore } from './key-store.js';
 import { localKmsMigrations } from './migrations.js';
 import { PrincipalDirectory } from './principals.js';
 import { operationFromTarget, parseJsonBody, readBody, sendError, sendResult } from './protocol.js';
-import { authenticate } from './request-auth.js';
+import { authenticate, type PrincipalResolver } from './request-auth.js';
 import { openWithRootKey, RootKeyError, sealWithRootKey } from './root-key.js';
 
 export interface LocalKmsLogger {
@@ -34,6 +37,20 @@ export interface LocalKmsOptions {
   /** Epoch ms; drives creation and deletion dates, so tests can pass deletion windows. */
   clock?: () => number;
   principalsFile?: string;
+  /**
+   * Development only: admit any 12-digit access key id as that account's root without checking its
+   * signature (the local KMS's behaviour before it authenticated callers). Logged loudly at start.
+   */
+  insecureAnyAccount?: boolean;
+  /**
+   * Bearer secret of the admin endpoints (`/_localkms/credentials`, `/_localkms/faults`); without it
+   * they do not exist. See resolveLocalKmsAdminSecret.
+   */
+  adminSecret?: string;
+  /** Serve `/_localkms/faults` over HTTP (tests); in process, `faults` works regardless. */
+  faultEndpoint?: boolean;
+  /** Host names (besides loopback names and addresses, and `host`) that requests may be addressed to. */
+  allowedHosts?: string[];
   logger?: LocalKmsLogger;
 }
 
@@ -41,6 +58,8 @@ export interface LocalKms {
   url: string;
   port: number;
   faults: FaultController;
+  /** The account's access key, issued on first use (what `convault kms credentials` prints). */
+  credentialsFor(accountId: string): Promise<AccessKey>;
   close(): Promise<void>;
 }
 
@@ -53,14 +72,28 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
   const clock = opts.clock ?? Date.now;
   const logger = opts.logger;
   const rootKey = Buffer.from(opts.rootKey);
-  const directory = opts.principalsFile ? PrincipalDirectory.fromFile(opts.principalsFile) : new PrincipalDirectory();
+  const materials = new KeyMaterialCache();
+  const faults = new FaultController();
+  const insecure = opts.insecureAnyAccount === true;
+  const directory = opts.principalsFile ? PrincipalDirectory.fromFile(opts.principalsFile, { requireSecrets: !insecure }) : new PrincipalDirectory();
 
   await runMigrations(opts.db, opts.dialect, localKmsMigrations);
   const store = createKeyStore(opts.db);
   await checkRootKey(store, rootKey);
+  const credentials = createCredentialStore(opts.db, rootKey, clock);
+  const resolvePrincipal: PrincipalResolver = async (accessKeyId) => {
+    const entry = directory.lookup(accessKeyId) ?? (await credentials.lookup(accessKeyId));
+    if (entry || !insecure || !isAccountId(accessKeyId)) return entry;
+    return { accessKeyId, arn: accountRootArn(accessKeyId), accountId: accessKeyId };
+  };
+  const admin: AdminContext = { faults, secret: opts.adminSecret, faultEndpoint: opts.faultEndpoint === true, credentials };
+  const hostAllowed = hostMatcher([host, ...(opts.allowedHosts ?? [])]);
+  if (insecure) {
+    logger?.warn(
+      'local KMS: INSECURE — --insecure-any-account admits any 12-digit access key id as that account without a signature check; anyone who can reach the port can use and delete every key',
+    );
+  }
 
-  const materials = new KeyMaterialCache();
-  const faults = new FaultController();
   const inFlight = new Set<http.ServerResponse>();
   const server = http.createServer((req, res) => {
     inFlight.add(res);
@@ -73,9 +106,14 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = req.url ?? '/';
-    if (url.startsWith(ADMIN_PREFIX)) return handleAdminRequest(req, res, faults);
     let operation = '?';
     try {
+      // A browser on this machine can be made to send requests to a loopback port under another
+      // name (DNS rebinding); the name it believes it talks to is in Host, so only ours are served.
+      if (!hostAllowed(req.headers.host)) {
+        throw new KmsError('UnrecognizedClientException', 'The Host header does not name this local KMS.', 403);
+      }
+      if (url.startsWith(ADMIN_PREFIX)) return await handleAdminRequest(req, res, admin);
       if (faults.outage !== 'none') throw new KmsError('ServiceUnavailableException', 'The local KMS is in an injected outage.', 503);
       // `/` as the SDK sends it needs no URL parsing; anything else (a query string, …) is parsed.
       if (req.method !== 'POST' || (url !== '/' && new URL(url, 'http://localhost').pathname !== '/')) {
@@ -83,7 +121,7 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
       }
       const body = await readBody(req);
       operation = operationFromTarget(req.headers['x-amz-target']);
-      const caller = await authenticate({ method: req.method, url, headers: req.headers, body }, directory);
+      const caller = await authenticate({ method: req.method, url, headers: req.headers, body }, resolvePrincipal);
       const delay = faults.latencyFor(operation);
       if (delay > 0) await sleep(delay);
       await faults.passGate(operation);
@@ -123,6 +161,10 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
     url,
     port,
     faults,
+    credentialsFor: (accountId) => {
+      if (!isAccountId(accountId)) return Promise.reject(new Error(`${accountId} is not a 12-digit AWS account id`));
+      return credentials.issue(accountId);
+    },
     async close() {
       closed = true;
       stopOutageListener();
@@ -130,6 +172,7 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
       faults.dispose();
       await stopListening(server, inFlight);
       materials.clear();
+      credentials.clear();
       rootKey.fill(0);
     },
   };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { AuditService } from '../services/audit/audit-service.js';
 import type { AuthService } from '../services/auth/auth-service.js';
+import type { TokenService } from '../services/auth/token-service.js';
 import type { EncryptionService } from '../services/encryption/encryption-service.js';
 import type { KeyConfigService } from '../services/keyconfig/keyconfig-service.js';
 import type { KeyHealthService } from '../services/key-health/key-health-service.js';
@@ -9,8 +10,9 @@ import type { LifecycleService } from '../services/lifecycle/lifecycle-service.j
 import type { RewrapService } from '../services/lifecycle/rewrap-service.js';
 import type { OrgService } from '../services/orgs/org-service.js';
 import type { SecuredDataService } from '../services/secured-data/secured-data-service.js';
+import { createRateLimiter } from '../services/rate-limiter.js';
 import { registerBearerAuth } from './plugins/auth.js';
-import { registerErrorHandling } from './plugins/errors.js';
+import { answerClientError, registerErrorHandling, sendFrameworkError } from './plugins/errors.js';
 import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { auditRoutes } from './routes/audits.js';
@@ -21,10 +23,12 @@ import { keyHealthRoutes } from './routes/key-health.js';
 import { lifecycleRoutes } from './routes/lifecycle.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { securedDataRoutes } from './routes/secured-data.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { webUiDistDir, webUiRoutes } from './routes/web-ui.js';
 
 export interface AppServices {
   auth: AuthService;
+  tokens: TokenService;
   orgs: OrgService;
   audit: AuditService;
   keyConfigs: KeyConfigService;
@@ -39,32 +43,47 @@ export interface AppServices {
 export interface BuildAppOptions {
   services: AppServices;
   bodyLimitBytes: number;
+  /** Failed authentications per client address per minute before 429. */
+  authFailuresPerMinute: number;
   logger: FastifyServerOptions['logger'];
   version: string;
   /** Set while the runtime shuts down: responses then close their connection. */
   draining?: { active: boolean };
 }
 
-export async function buildApp({ services, bodyLimitBytes, logger, version, draining }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ services, bodyLimitBytes, authFailuresPerMinute, logger, version, draining }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger,
     bodyLimit: bodyLimitBytes,
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
+    // Errors raised before routing (a URL that does not decode, …) get the one error body too.
+    frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply),
+    // Malformed HTTP, oversized headers (431) or URLs: answered on the socket, still in the one shape.
+    clientErrorHandler: answerClientError,
   });
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
     // A keep-alive connection that finishes its last request during shutdown would otherwise hold the
     // close open until its idle timeout.
     if (draining?.active) void reply.header('connection', 'close');
+    const path = request.url.split('?')[0] ?? '';
+    // API answers may carry plaintext or token secrets: no cache on the way may keep them.
+    if ((request.routeOptions.url ?? path).startsWith('/api/')) void reply.header('cache-control', 'no-store');
+    // The API docs page is never framed by another site (clickjacking), and loads no plugins.
+    if (path === '/docs' || path.startsWith('/docs/')) {
+      void reply.header('x-frame-options', 'DENY');
+      void reply.header('content-security-policy', "frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'");
+    }
   });
   registerErrorHandling(app);
   registerJsonBodyParser(app);
   await registerOpenApi(app, version);
-  registerBearerAuth(app, services.auth);
+  registerBearerAuth(app, services.auth, createRateLimiter({ limit: authFailuresPerMinute, windowMs: 60_000 }));
   await app.register(healthRoutes, { pingDatabase: services.pingDatabase });
   await app.register(organizationRoutes, { auth: services.auth, orgs: services.orgs });
+  await app.register(tokenRoutes, { auth: services.auth, tokens: services.tokens });
   await app.register(keyConfigurationRoutes, { auth: services.auth, keyConfigs: services.keyConfigs });
   await app.register(keyHealthRoutes, { auth: services.auth, keyHealth: services.keyHealth });
   await app.register(auditRoutes, { auth: services.auth, audit: services.audit });

@@ -1,12 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { Config } from '../config.js';
-import { createAwsKmsClient, createKmsClient, isLoopbackEndpoint } from '../kms/client-factory.js';
+import { createAwsKmsClient, createKmsClient, type KmsCredentials } from '../kms/client-factory.js';
 import { createKmsGateway, type KmsGateway } from '../kms/kms-gateway.js';
 import { createKmsMetrics, type KmsMetrics } from '../kms/kms-metrics.js';
 import { DEMO_ACCOUNT_ID, ensureDemoCustomerKey } from '../kms/demo-key.js';
 import { ensurePlatformKey } from '../kms/platform-key.js';
-import { resolveLocalKmsRootKey, startLocalKms, type LocalKms } from '../localkms/index.js';
+import { resolveLocalKmsAdminSecret, resolveLocalKmsRootKey, startLocalKms, type LocalKms } from '../localkms/index.js';
 import type { DialectName } from '../store/database.js';
 
 export interface KmsSetup {
@@ -22,16 +22,19 @@ export interface KmsSetup {
   close(): Promise<void>;
 }
 
-/** The platform's SDK clients (one per region) and the gateway over them, for a KMS at `endpoint`. */
-export function platformKmsClients(config: Config, endpoint: string) {
+/**
+ * The platform's SDK clients (one per region) and the gateway over them, for a KMS at `endpoint`.
+ * With `credentials` (the embedded local KMS hands over the platform account's key in process) they
+ * sign with those; otherwise with the SDK's default chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
+ * web identity, instance or task role) — for AWS, and for another node's local KMS alike.
+ */
+export function platformKmsClients(config: Config, endpoint: string, credentials?: () => Promise<KmsCredentials>) {
   const clients = new Map<string, KMSClient>();
   const clientForRegion = (region: string): KMSClient => {
     let client = clients.get(region);
     if (!client) {
-      // The local KMS takes the platform account id as its access key id; AWS takes real credentials.
-      if (endpoint === 'aws') client = createAwsKmsClient({ region });
-      else if (isLoopbackEndpoint(endpoint)) client = createKmsClient({ endpoint, region, accessKeyId: config.kms.platformAccountId });
-      else client = createAwsKmsClient({ endpoint, region });
+      if (credentials) client = createKmsClient({ endpoint, region, credentials });
+      else client = createAwsKmsClient({ region, ...(endpoint === 'aws' ? {} : { endpoint }) });
       clients.set(region, client);
     }
     return client;
@@ -56,10 +59,14 @@ export async function setupKms(config: Config, database: { db: Kysely<any>; dial
       port: config.kms.localPort,
       host: '127.0.0.1',
       principalsFile: config.kms.localPrincipalsFile,
+      adminSecret: resolveLocalKmsAdminSecret(config.dataDir),
+      faultEndpoint: config.kms.localFaultEndpoint,
     });
     endpoint = localKms.url;
   }
-  const { clients, clientForRegion, metrics, gateway } = platformKmsClients(config, endpoint);
+  const embedded = localKms;
+  const platformCredentials = embedded ? onceCredentials(() => embedded.credentialsFor(config.kms.platformAccountId)) : undefined;
+  const { clients, clientForRegion, metrics, gateway } = platformKmsClients(config, endpoint, platformCredentials);
   try {
     const platformKeyArn = await ensurePlatformKey(clientForRegion(config.kms.region), { create: localKms !== undefined });
     return {
@@ -71,7 +78,7 @@ export async function setupKms(config: Config, database: { db: Kysely<any>; dial
       platformKeyArn,
       async ensureDemoKey(orgId) {
         if (!localKms || !config.demoKey) return undefined;
-        const customer = createKmsClient({ endpoint: endpoint!, region: config.kms.region, accessKeyId: DEMO_ACCOUNT_ID });
+        const customer = createKmsClient({ endpoint: endpoint!, region: config.kms.region, credentials: await localKms.credentialsFor(DEMO_ACCOUNT_ID) });
         try {
           return await ensureDemoCustomerKey(customer, {
             region: config.kms.region,
@@ -92,4 +99,16 @@ export async function setupKms(config: Config, database: { db: Kysely<any>; dial
     await localKms?.close();
     throw err;
   }
+}
+
+/** Issued keys never change: fetch once, and again only after a failure. */
+function onceCredentials(fetch: () => Promise<KmsCredentials>): () => Promise<KmsCredentials> {
+  let pending: Promise<KmsCredentials> | undefined;
+  return () => {
+    pending ??= fetch().catch((err: unknown) => {
+      pending = undefined;
+      throw err;
+    });
+    return pending;
+  };
 }

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { createAuditSealer, type AuditSealer } from '../services/audit/audit-sealer.js';
 import { createAuditService } from '../services/audit/audit-service.js';
-import { createAuthService } from '../services/auth/auth-service.js';
+import { createAuthService, platformOrgIdFrom } from '../services/auth/auth-service.js';
+import { createTokenService } from '../services/auth/token-service.js';
 import { createKeyConfigDal } from '../services/keyconfig/keyconfig-dal.js';
 import { createKeyConfigService } from '../services/keyconfig/keyconfig-service.js';
 import { createKeyHealthDal } from '../services/key-health/key-health-dal.js';
@@ -66,7 +67,9 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   // SQLite: concurrent writes share one transaction and one commit (src/store/group-commit.ts).
   const groupCommit = database.dialect === 'sqlite' ? createGroupCommitter(db) : undefined;
   const audit = createAuditService({ db, groupCommit });
-  const auth = createAuthService({ tokenDal: createTokenDal(db), orgDal, audit, tokenCacheMaxAgeMs: config.tokenCacheMaxAgeMs });
+  const platformOrgId = platformOrgIdFrom(orgDal);
+  const auth = createAuthService({ tokenDal: createTokenDal(db), platformOrgId, tokenCacheMaxAgeMs: config.tokenCacheMaxAgeMs });
+  const tokens = createTokenService({ db, audit, platformOrgId });
   const orgs = createOrgService({ orgDal });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
   const kms = await setupKms(config, database);
@@ -147,12 +150,13 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     log: { error: (obj, msg) => app.log.error(obj, msg) },
   });
 
-  const services: AppServices = { auth, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: () => pingStore(db, 2000) };
+  const services: AppServices = { auth, tokens, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: () => pingStore(db, 2000) };
   const draining = { active: false };
   const app = await buildApp({
     draining,
     services,
     bodyLimitBytes: config.bodyLimitBytes,
+    authFailuresPerMinute: config.authFailuresPerMinute,
     version: VERSION,
     logger: {
       level: config.logLevel,

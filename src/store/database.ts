@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
@@ -6,6 +5,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql, type PostgresPool } from '
 import { withStoreFaultHandling } from './fault-handling-dialect.js';
 import { describeDriverError } from './store-faults.js';
 import { cachedSqliteDatabase, preparingPool, type StatementCacheStats } from './statement-cache.js';
+import { ensurePrivateDir, ensurePrivateSqliteFiles } from './private-files.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -52,14 +52,16 @@ pg.types.setTypeParser(20, (v) => Number(v));
 
 export async function openDatabase<DB>(opts: OpenDatabaseOptions): Promise<DatabaseHandle<DB>> {
   if (opts.url) return openPostgres<DB>(opts.url, opts.schema, opts.poolSize ?? 10, opts.connectTimeoutMs ?? 5000, opts.statementCacheSize);
-  fs.mkdirSync(opts.dataDir, { recursive: true });
+  ensurePrivateDir(opts.dataDir);
   const file = path.join(opts.dataDir, opts.fileName ?? 'convault.db');
+  ensurePrivateSqliteFiles(file);
   const sqlite = new SQLite(file);
   // WAL lets the CLI write while a server holds the same file; busy_timeout waits out the other writer.
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma(`synchronous = ${opts.sqliteSynchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
+  ensurePrivateSqliteFiles(file); // the WAL and shm files exist now
   const database = cachedSqliteDatabase(sqlite, opts.statementCacheSize);
   const db = new Kysely<DB>({ dialect: withStoreFaultHandling(new SqliteDialect({ database })) });
   return { db, dialect: 'sqlite', location: file, statements: database.stats, close: () => db.destroy(), setLogger: () => undefined };

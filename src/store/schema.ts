@@ -27,6 +27,8 @@ export interface ApiTokensTable {
   prefix: string;
   created_at: number;
   revoked_at: number | null;
+  /** After this instant the token no longer authenticates; null → no expiry. */
+  expires_at: number | null;
 }
 
 export interface MetaTable {

@@ -8,8 +8,8 @@ import {
   UpdateAliasCommand,
   type KMSClient,
 } from '@aws-sdk/client-kms';
-import { createKmsClient } from '../../src/kms/client-factory.js';
 import { customerKeyPolicy } from '../../src/kms/key-policy.js';
+import { localKmsClient } from './local-kms.js';
 import type { TestServer } from './runtime.js';
 
 /** Customer keys in the test server's local KMS, made the way a customer makes them in AWS. */
@@ -46,9 +46,9 @@ export interface CustomerKeyOptions {
 
 /** A KMS client of the given account against the server's local KMS. */
 export function customerKmsClient(server: TestServer, accountId = CUSTOMER_ACCOUNT): KMSClient {
-  const endpoint = server.runtime.kms.endpoint;
-  if (!endpoint) throw new Error('the test server has no KMS endpoint');
-  return createKmsClient({ endpoint, region: REGION, accessKeyId: accountId, maxAttempts: 1 });
+  const localKms = server.runtime.kms.localKms;
+  if (!localKms) throw new Error('the test server runs no local KMS');
+  return localKmsClient(localKms, accountId, { region: REGION, maxAttempts: 1 });
 }
 
 /** Creates a symmetric key with the customer key policy and an alias, in the customer's account. */

@@ -65,14 +65,21 @@ export function requiredBlob(input: Input, field: string, min: number, max: numb
 const MAX_CONTEXT_CHARS = 8192;
 
 /** An encryption context: a map of string to string; absent means empty. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 export function encryptionContext(input: Input, field: string): Record<string, string> {
   const v = input[field];
   if (v === undefined || v === null) return {};
   if (typeof v !== 'object' || Array.isArray(v)) throw wrongType(field, 'a map of string to string');
-  const out: Record<string, string> = {};
+  // No prototype: a `__proto__` pair is an ordinary pair here, kept and bound like any other
+  // (assigning it to a plain object would set the prototype and silently drop the pair).
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   let size = 0;
   for (const [key, value] of Object.entries(v)) {
     if (typeof value !== 'string') throw wrongType(`${field}.${key}`, 'a string');
+    // A lone surrogate has no UTF-8 form: encoded it would become U+FFFD, so two different
+    // contexts would bind the same bytes.
+    if (LONE_SURROGATE.test(key) || LONE_SURROGATE.test(value)) throw validationError(field, 'Member keys and values must be well-formed Unicode');
     size += key.length + value.length;
     out[key] = value;
   }

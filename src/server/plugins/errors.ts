@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../services/errors.js';
 import { StoreUnavailableError } from '../../store/store-faults.js';
@@ -67,4 +69,31 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const err = new AppError(404, 'not.found', `No route ${request.method} ${request.url.split('?')[0]}.`);
     return reply.status(404).send(toErrorBody(err, request.id));
   });
+}
+
+/** Fastify's own errors before a route runs (bad URL encoding, …), in the one error body. */
+export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+  const message = error.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid (it does not decode).' : `The request is not valid (${error.code ?? 'bad request'}).`;
+  void reply.status(status).send(toErrorBody(new AppError(status, 'bad.request', message), request.id));
+}
+
+const CLIENT_ERRORS: Record<string, { status: number; reason: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, reason: 'Request Header Fields Too Large', message: 'The request headers (or URL) are too large.' },
+  HPE_URI_TOO_LONG: { status: 414, reason: 'URI Too Long', message: 'The URL is too long.' },
+};
+
+/** Node's HTTP parser refused the request (no Fastify request exists): answer on the socket in the one shape. */
+export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const known = CLIENT_ERRORS[err.code ?? ''] ?? { status: 400, reason: 'Bad Request', message: 'The request is not valid HTTP.' };
+  const contextId = randomUUID();
+  const body = JSON.stringify(toErrorBody(new AppError(known.status, 'bad.request', known.message), contextId));
+  socket.end(
+    `HTTP/1.1 ${known.status} ${known.reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `x-request-id: ${contextId}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

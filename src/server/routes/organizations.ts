@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuthService } from '../../services/auth/auth-service.js';
-import { PERMISSIONS } from '../../services/auth/permissions.js';
 import { notFound } from '../../services/errors.js';
 import type { OrgService } from '../../services/orgs/org-service.js';
 import { callerOf, requirePermission } from '../plugins/auth.js';
@@ -48,7 +47,7 @@ export async function organizationRoutes(app: FastifyInstance, { auth, orgs }: O
     },
   );
 
-  // Platform-level administration: the operator's admin token creates tenants and their tokens.
+  // Platform-level administration: only principals of the platform organization hold this permission.
   const manage = requirePermission(auth, 'admin:organization:manage');
   app.post<{ Body: { name: string } }>(
     '/api/v2/admin/organizations',
@@ -71,32 +70,5 @@ export async function organizationRoutes(app: FastifyInstance, { auth, orgs }: O
       return { total: entities.length, entities };
     },
   );
-  app.post<{ Params: { orgId: string }; Body: { name?: string; permissions: string[] } }>(
-    '/api/v2/admin/organizations/:orgId/tokens',
-    {
-      preHandler: manage,
-      schema: {
-        tags: ['admin'],
-        summary: 'Create a principal with the given permissions and its API token (shown once)',
-        body: {
-          type: 'object',
-          required: ['permissions'],
-          additionalProperties: false,
-          properties: {
-            name: { type: 'string', minLength: 1, maxLength: 200 },
-            permissions: { type: 'array', minItems: 1, items: { type: 'string', enum: [...PERMISSIONS] } },
-          },
-        },
-      },
-    },
-    async (request, reply) => {
-      const created = await auth.createPrincipalWithToken({
-        orgId: request.params.orgId,
-        name: request.body.name ?? 'api-client',
-        permissions: request.body.permissions,
-        createdBy: callerOf(request).principalId,
-      });
-      return reply.status(201).send(created);
-    },
-  );
+  // Tokens of any organization: routes/tokens.ts.
 }

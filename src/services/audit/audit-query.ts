@@ -1,6 +1,7 @@
 // Parsing of what people type into the list API and the CLI: instants, cursors, action filters,
 // limits. Every refusal is a 400 naming the field and showing an accepted value.
 
+import { parseRfc3339 } from '../instant.js';
 import { badRequest } from '../errors.js';
 import type { ActionFilter } from './audit-dal.js';
 import type { AuditListOptions } from './types.js';
@@ -28,33 +29,18 @@ export function parseActionFilter(value: string): ActionFilter {
   });
 }
 
-const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2}))?$/;
-
 /**
- * An ISO 8601 instant: a date (`2026-01-31`, midnight UTC) or a date-time with a zone
- * (`2026-01-31T12:00:00Z`, `…+02:00`). A date-time without a zone is refused: which instant it
- * means depends on where the caller sits. Impossible dates (`2026-02-30`) are refused too, where
- * Date.parse would quietly roll them over.
+ * An instant filter: an RFC 3339 date-time with a zone (`2026-01-31T12:00:00Z`, `…+02:00`, the
+ * strict parser every date input uses), or a bare date (`2026-01-31`, midnight UTC). A date-time
+ * without a zone is refused: which instant it means depends on where the caller sits. Impossible
+ * dates (`2026-02-30`) are refused too, where Date.parse would quietly roll them over.
  */
 export function parseIsoInstant(value: string, field: string): Date {
   const refuse = () =>
     badRequest(`Invalid ${field}: expected an ISO 8601 instant such as 2026-01-31T12:00:00Z or 2026-01-31 (got ${JSON.stringify(value.slice(0, 60))}).`, { field });
-  const m = ISO_INSTANT.exec(value);
-  if (!m) throw refuse();
-  const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', zone = 'Z'] = m;
-  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
-  // Date.UTC maps years 0-99 to 1900-1999; audit events are never that old, so refuse instead of guessing.
-  if (year < 1970) throw refuse();
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) throw refuse();
-  let offsetMinutes = 0;
-  if (zone !== 'Z') {
-    const digits = zone.replace(':', '');
-    const oh = Number(digits.slice(1, 3)), om = Number(digits.slice(3, 5));
-    if (oh > 23 || om > 59) throw refuse();
-    offsetMinutes = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om);
-  }
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second, Number(frac.padEnd(3, '0').slice(0, 3))) - offsetMinutes * 60_000;
+  const ms = parseRfc3339(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
+  // Audit events are never older than 1970: refuse rather than guess what such a year meant.
+  if (ms === undefined || ms < 0) throw refuse();
   return new Date(ms);
 }
 

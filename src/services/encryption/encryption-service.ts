@@ -4,6 +4,7 @@ import type { Caller } from '../auth/auth-service.js';
 import { AppError, badRequest, tooLarge } from '../errors.js';
 import type { ActiveKey, KeyConfigService } from '../keyconfig/keyconfig-service.js';
 import { keyFailure, type KeyErrorRecorder, type KeyErrorSettings } from '../secured-data/key-errors.js';
+import { LONE_SURROGATE } from '../unicode.js';
 import { withKmsCallLog } from './esdk-kms-client.js';
 import { createOrgMaterials, ForeignMessageError, isOrgContext } from './org-materials.js';
 
@@ -16,7 +17,6 @@ export const ENCRYPT_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_
 /** Encrypted data keys a message may carry (a customer's back end may add its own keys with a multi-keyring). */
 const MAX_ENCRYPTED_DATA_KEYS = 10;
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export interface EncryptionSettings extends KeyErrorSettings {
@@ -30,7 +30,7 @@ export interface EncryptionSettings extends KeyErrorSettings {
 }
 
 export interface EncryptionServiceDeps {
-  keyConfigs: Pick<KeyConfigService, 'resolveActiveKey'>;
+  keyConfigs: Pick<KeyConfigService, 'resolveActiveKey' | 'knownKeyArns'>;
   /** The ESDK keyrings' KMS clients (see esdkClientProvider). */
   clientProvider: KmsNodeClientSupplier;
   audit: Pick<AuditService, 'record'>;
@@ -57,6 +57,18 @@ export function createEncryptionService(deps: EncryptionServiceDeps) {
     maxOrganizations: settings.maxOrganizations ?? 1_000,
   });
 
+  // Key ARNs this node's encrypts used per org: an alias retargeted in AWS resolves to a new key
+  // before a probe or a save records it, and the messages made under it are the org's all the same.
+  const encryptedUnder = new Map<string, Set<string>>();
+  function rememberKeys(orgId: string, arns: string[]): void {
+    let set = encryptedUnder.get(orgId);
+    if (!set) {
+      if (encryptedUnder.size >= (settings.maxOrganizations ?? 1_000)) encryptedUnder.delete(encryptedUnder.keys().next().value!);
+      encryptedUnder.set(orgId, (set = new Set()));
+    }
+    for (const arn of arns) if (set.size < 100) set.add(arn);
+  }
+
   async function customerKey(orgId: string): Promise<Extract<ActiveKey, { type: 'KmsSymmetric' }>> {
     const key = await deps.keyConfigs.resolveActiveKey(orgId);
     if (key.type !== 'KmsSymmetric') {
@@ -78,7 +90,12 @@ export function createEncryptionService(deps: EncryptionServiceDeps) {
       return result as T;
     }
     if (error instanceof ForeignMessageError) {
-      throw generalError(400, 'The message was not encrypted for this organization: its encryption context does not name this organization.');
+      throw generalError(
+        400,
+        error.reason === 'context'
+          ? 'The message was not encrypted for this organization: its encryption context does not name this organization.'
+          : 'The message cannot be decrypted by this organization: none of its data keys is under one of the organization\'s KMS keys (it was altered, or made for someone else).',
+      );
     }
     const kms = log.failures[0];
     if (kms) {
@@ -125,12 +142,13 @@ export function createEncryptionService(deps: EncryptionServiceDeps) {
       const key = await audited(caller, 'encryption.encrypt', () => customerKey(caller.orgId));
       const plaintext = Buffer.from(data, 'utf8');
       try {
-        const { result } = await audited(caller, 'encryption.encrypt', () => run(caller.orgId, key, 'encrypt', () =>
+        const { result, messageHeader } = await audited(caller, 'encryption.encrypt', () => run(caller.orgId, key, 'encrypt', () =>
           esdk.encrypt(materials.forEncrypt(caller.orgId, key), plaintext, {
             encryptionContext: { [settings.encryptionContextKey]: caller.orgId },
             suiteId: ENCRYPT_SUITE,
           }),
         ));
+        rememberKeys(caller.orgId, messageHeader.encryptedDataKeys.map((edk) => edk.providerInfo));
         await audit(caller, 'encryption.encrypt', { bytes: plaintext.length, messageBytes: result.length });
         return { encryptedData: result.toString('base64') };
       } finally {
@@ -152,7 +170,12 @@ export function createEncryptionService(deps: EncryptionServiceDeps) {
       const key = await audited(caller, 'encryption.decrypt', () => customerKey(caller.orgId));
       const message = Buffer.from(encoded, 'base64');
       const { plaintext, messageHeader } = await audited(caller, 'encryption.decrypt', () =>
-        run(caller.orgId, key, 'decrypt', () => esdk.decrypt(materials.forDecrypt(caller.orgId, key), message, { maxBodySize: MAX_ENCRYPTED_DATA_CHARACTERS })),
+        run(caller.orgId, key, 'decrypt', async () => {
+          // The org's keys: what its configuration resolved to (now or before), and what this node encrypted under.
+          const known = await deps.keyConfigs.knownKeyArns(caller.orgId);
+          const isOrgKey = (arn: string) => known.has(arn) || encryptedUnder.get(caller.orgId)?.has(arn) === true;
+          return esdk.decrypt(materials.forDecrypt(caller.orgId, key, isOrgKey), message, { maxBodySize: MAX_ENCRYPTED_DATA_CHARACTERS });
+        }),
       );
       try {
         // Checked before KMS was called; checked again on what the ESDK authenticated.

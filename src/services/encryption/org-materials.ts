@@ -23,13 +23,19 @@ export interface OrgMaterialsSettings {
   maxOrganizations: number;
 }
 
-/** Thrown before any KMS call when a message's encryption context is not exactly this organization's. */
+/**
+ * Thrown before any KMS call when a message is not this organization's to decrypt: its encryption
+ * context is not exactly the org's, or none of its data keys names one of the org's KMS keys.
+ */
 export class ForeignMessageError extends Error {
-  constructor() {
+  constructor(readonly reason: 'context' | 'keys') {
     super('the message was not encrypted for this organization');
     this.name = 'ForeignMessageError';
   }
 }
+
+/** Whether a KMS key ARN named in a message is one of the organization's keys. */
+export type OrgKeyCheck = (keyArn: string) => Promise<boolean> | boolean;
 
 /** Exactly `{<ctxKey>: orgId}`, plus the ESDK's own public key pair when a signing suite made the message. */
 export function isOrgContext(context: Record<string, string>, contextKey: string, orgId: string): boolean {
@@ -86,7 +92,12 @@ export function createOrgMaterials(clientProvider: KmsNodeClientSupplier, settin
       return lru(partition, () => caching(partition, new KmsKeyringNode({ generatorKeyId: key.keyId, clientProvider })));
     },
 
-    forDecrypt(orgId: string, key: ActiveKey): NodeMaterialsManager {
+    /**
+     * Only data keys under one of the org's own KMS keys are tried, and only the first of them: a
+     * message (altered, or made for someone else) cannot make convault call KMS with a key it names,
+     * nor make it call KMS more than once, nor pass off its own defect as the org's key failing.
+     */
+    forDecrypt(orgId: string, key: ActiveKey, isOrgKey: OrgKeyCheck): NodeMaterialsManager {
       const partition = `convault/decrypt/${orgId}/${key.version}/${key.keyId}`;
       return lru(partition, () => {
         const account = accountOf(key.keyId);
@@ -99,8 +110,11 @@ export function createOrgMaterials(clientProvider: KmsNodeClientSupplier, settin
         return {
           getEncryptionMaterials: () => Promise.reject(new Error('decrypt-only materials manager')),
           decryptMaterials: async (request) => {
-            if (!isOrgContext(request.encryptionContext, settings.encryptionContextKey, orgId)) throw new ForeignMessageError();
-            return inner.decryptMaterials(request);
+            if (!isOrgContext(request.encryptionContext, settings.encryptionContextKey, orgId)) throw new ForeignMessageError('context');
+            for (const edk of request.encryptedDataKeys) {
+              if (edk.providerId === 'aws-kms' && (await isOrgKey(edk.providerInfo))) return inner.decryptMaterials({ ...request, encryptedDataKeys: [edk] });
+            }
+            throw new ForeignMessageError('keys');
           },
         };
       });

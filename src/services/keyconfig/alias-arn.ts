@@ -19,7 +19,12 @@ const ALIAS_NAME = /^[A-Za-z0-9/_-]{1,256}$/;
 
 const fail = (problem: string): AliasArnResult => ({ ok: false, message: `${problem} Use the form ${ALIAS_ARN_FORM}.` });
 
-export function parseAliasArn(input: unknown, allowedRegions: readonly string[]): AliasArnResult {
+/**
+ * `platformAccountId`: the platform's own account. Its keys (the platform key among them) are never
+ * an organization's key — "disable my key and my data is gone" would not hold for a key the
+ * organization does not own — so an alias there is refused like any other malformed entry.
+ */
+export function parseAliasArn(input: unknown, allowedRegions: readonly string[], platformAccountId?: string): AliasArnResult {
   if (typeof input !== 'string' || input.trim() === '') return fail('The alias ARN is required for AWS KMS Symmetric.');
   const value = input.trim();
   if (value.length > 2048) return fail('The alias ARN is too long.');
@@ -35,6 +40,9 @@ export function parseAliasArn(input: unknown, allowedRegions: readonly string[])
     return fail(`Region ${region} is not allowed for this deployment (allowed: ${allowedRegions.join(', ')}).`);
   }
   if (!/^\d{12}$/.test(accountId)) return fail(`The account id "${accountId}" must be 12 digits.`);
+  if (platformAccountId !== undefined && accountId === platformAccountId) {
+    return fail(`Account ${accountId} is the platform's own AWS account: its keys are never an organization's key. Enter an alias of a key in your own account.`);
+  }
   if (resource.startsWith('key/')) {
     return fail('This is a key ARN, not an alias ARN: create an alias for the key (kms:CreateAlias) and enter its ARN, so you can rotate by retargeting the alias.');
   }

@@ -40,6 +40,8 @@ export interface KeyTestInput {
   encryptionContextKey: string;
   allowedRegions: readonly string[];
   defaultRegion: string;
+  /** The platform's own key: an alias that resolves to it is refused (it is never an organization's key). */
+  platformKeyArn?: string;
   /** KmsSymmetric: the alias ARN as entered. None: the platform key, which skips the ARN rules. */
   target: { kind: 'alias'; aliasArn: unknown } | { kind: 'platform'; keyId: string };
   now?: () => number;
@@ -71,7 +73,7 @@ export async function runKeyTest(input: KeyTestInput): Promise<KeyTestReport> {
   let rem: RemediationContext;
   if (input.target.kind === 'alias') {
     const started = now();
-    const parsed = parseAliasArn(input.target.aliasArn, input.allowedRegions);
+    const parsed = parseAliasArn(input.target.aliasArn, input.allowedRegions, input.platformAccountId);
     const ms = Math.round(now() - started);
     if (!parsed.ok) {
       const error = { message: parsed.message, code: 'bad.request', errorType: 'InvalidKeyConfiguration' };
@@ -85,6 +87,17 @@ export async function runKeyTest(input: KeyTestInput): Promise<KeyTestReport> {
     keyId = input.target.keyId;
     rem = { ...base(input), keyId, region: input.defaultRegion };
   }
+
+  /** For an organization's own key only: an alias that resolves into the platform's account or to its key. */
+  const platformKeyProblem = (arn: string | undefined): KeyTestStepError | undefined => {
+    if (input.target.kind !== 'alias' || !arn) return undefined;
+    if (arn !== input.platformKeyArn && arn.split(':')[4] !== input.platformAccountId) return undefined;
+    return {
+      message: `The alias resolves to ${arn}, a key of the platform itself: the platform's keys are never an organization's key. Use a key in your own AWS account.`,
+      code: 'bad.request',
+      errorType: 'InvalidKeyConfiguration',
+    };
+  };
 
   const toError = (failed: KmsCallError | KeyTestStepError): KeyTestStepError =>
     failed instanceof KmsCallError
@@ -111,7 +124,7 @@ export async function runKeyTest(input: KeyTestInput): Promise<KeyTestReport> {
       return stop('DescribeKey', described.ms, described.failed);
     }
   } else {
-    const problem = keyMetadataProblem(described.value!);
+    const problem = platformKeyProblem(described.value!.Arn) ?? keyMetadataProblem(described.value!);
     if (problem) return stop('DescribeKey', described.ms, problem);
     steps.push({ step: 'DescribeKey', ok: true, ms: described.ms, detail: `${described.value!.Arn} is Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT` });
   }
@@ -119,6 +132,11 @@ export async function runKeyTest(input: KeyTestInput): Promise<KeyTestReport> {
   const generated = await timed('GenerateDataKey', () => input.gateway.generateDataKey(keyId, context));
   if (generated.failed) return stop('GenerateDataKey', generated.ms, generated.failed);
   const { plaintext: dataKey, ciphertextBlob, keyArn } = generated.value!;
+  const platformKey = platformKeyProblem(keyArn);
+  if (platformKey) {
+    dataKey.fill(0);
+    return stop('GenerateDataKey', generated.ms, platformKey);
+  }
   steps.push({ step: 'GenerateDataKey', ok: true, ms: generated.ms, detail: `data key generated under ${keyArn}` });
 
   const testData = randomBytes(32);

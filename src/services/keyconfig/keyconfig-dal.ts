@@ -57,6 +57,12 @@ export function createKeyConfigDal(db: Kysely<Database>) {
         .orderBy('version', 'desc')
         .execute();
     },
+    /** Every key ARN the organization's configuration has resolved to, now or in an earlier version. */
+    async listKeyArns(orgId: string): Promise<string[]> {
+      const current = await db.selectFrom('key_configurations').select('key_arn').where('org_id', '=', orgId).execute();
+      const earlier = await db.selectFrom('key_configuration_history').select('key_arn').distinct().where('org_id', '=', orgId).execute();
+      return [...new Set([...current, ...earlier].map((r) => r.key_arn).filter((arn): arn is string => arn !== null))];
+    },
     transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
       return inTransaction(db, fn);
     },

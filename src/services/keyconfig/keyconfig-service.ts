@@ -55,7 +55,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
 
   function checkBody(body: KeyConfigBody): { type: KeyConfigBody['keyConfigurationType']; url: string } {
     if (body.keyConfigurationType === 'None') return { type: 'None', url: '' };
-    const parsed = parseAliasArn(body.url, settings.allowedRegions);
+    const parsed = parseAliasArn(body.url, settings.allowedRegions, settings.platformAccountId);
     if (!parsed.ok) throw badRequest(parsed.message, { field: 'url' }, 'InvalidKeyConfiguration');
     return { type: 'KmsSymmetric', url: parsed.value.arn };
   }
@@ -64,7 +64,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
   async function test(caller: Caller, type: KeyConfigBody['keyConfigurationType'], url: unknown): Promise<KeyTestReport> {
     const target =
       type === 'None' ? ({ kind: 'platform', keyId: deps.platformKeyArn } as const) : ({ kind: 'alias', aliasArn: url } as const);
-    if (target.kind === 'alias' && !parseAliasArn(url, settings.allowedRegions).ok) {
+    if (target.kind === 'alias' && !parseAliasArn(url, settings.allowedRegions, settings.platformAccountId).ok) {
       return runKeyTest({ ...testInput(caller), target }); // syntax only: no KMS call, no token spent
     }
     deps.testLimiter.take(caller.orgId, 'key tests');
@@ -79,6 +79,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
       encryptionContextKey: settings.encryptionContextKey,
       allowedRegions: settings.allowedRegions,
       defaultRegion: settings.defaultRegion,
+      platformKeyArn: deps.platformKeyArn,
     };
   }
 
@@ -241,12 +242,26 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
       const now = clock();
       if (cached && now - cached.checkedAt < settings.refreshMs) return cached.key;
       const row = await dal.findByOrg(orgId);
+      // A configuration saved by an earlier build may name the platform's account: never used as the org's key.
+      if (row && row.type === 'KmsSymmetric' && !parseAliasArn(row.url, [row.url.split(':')[3] ?? ''], settings.platformAccountId).ok) {
+        throw new AppError(
+          424,
+          'customer.key.error',
+          `The configured key ${row.url} is in the platform's own AWS account; the platform's keys are never an organization's key. Configure a key of your own account.`,
+          'InvalidKeyConfiguration',
+        );
+      }
       const key: ActiveKey =
         row && row.type === 'KmsSymmetric'
           ? { type: 'KmsSymmetric', keyId: row.url, version: row.version }
           : { type: 'None', keyId: deps.platformKeyArn, version: row?.version ?? 0 };
       activeCache.set(orgId, { key, checkedAt: now });
       return key;
+    },
+
+    /** The KMS keys that are this organization's: what its configuration resolved to, now or before. */
+    async knownKeyArns(orgId: string): Promise<ReadonlySet<string>> {
+      return new Set(await dal.listKeyArns(orgId));
     },
 
     /** Records (or clears, with null) the ErrorBody of the last failed use of the org's key. */

@@ -1,3 +1,4 @@
+import { parseInstant } from '../instant.js';
 import type { Caller } from '../auth/auth-service.js';
 import { badRequest, notFound } from '../errors.js';
 import type { KmsGateway } from '../../kms/kms-gateway.js';
@@ -88,10 +89,9 @@ export function createLifecycleService(deps: LifecycleServiceDeps) {
      */
     async shredWindow(caller: Caller, configId: string, body: { from: string; to: string; confirm: string }) {
       await configOf(caller, configId);
-      const from = Date.parse(body.from);
-      const to = Date.parse(body.to);
-      if (!Number.isFinite(from)) throw badRequest('from must be an ISO 8601 date-time.', { field: 'from' });
-      if (!Number.isFinite(to)) throw badRequest('to must be an ISO 8601 date-time.', { field: 'to' });
+      // Strict: what an irreversible operation destroys is never decided by a lenient parser.
+      const from = parseInstant(body.from, 'from');
+      const to = parseInstant(body.to, 'to');
       if (to <= from) throw badRequest('to must be after from.', { field: 'to' });
       const org = await deps.orgDal.findOrganization(caller.orgId);
       if (!org || body.confirm !== org.name) {

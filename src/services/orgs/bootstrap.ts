@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { ensurePrivateDir, ensurePrivateFile } from '../../store/private-files.js';
 import type { Database } from '../../store/schema.js';
 import { createAuditService } from '../audit/audit-service.js';
-import { createAuthService } from '../auth/auth-service.js';
 import { PERMISSIONS } from '../auth/permissions.js';
-import { createTokenDal } from '../auth/token-dal.js';
+import { createTokenService } from '../auth/token-service.js';
 import { createOrgDal } from './org-dal.js';
 import { inTransaction } from '../../store/transactions.js';
 
@@ -28,7 +28,10 @@ export async function bootstrapIfEmpty(input: {
   clock?: () => number;
 }): Promise<BootstrapResult> {
   const existing = await createOrgDal(input.db).getMeta(BOOTSTRAP_META_KEY);
-  if (existing) return { created: false, orgId: existing };
+  if (existing) {
+    ensurePrivateFile(path.join(input.dataDir, 'admin-token'));
+    return { created: false, orgId: existing };
+  }
 
   const orgId = randomUUID();
   const created = await inTransaction(input.db, async (trx) => {
@@ -36,19 +39,12 @@ export async function bootstrapIfEmpty(input: {
     if (!(await orgDal.claimMeta(BOOTSTRAP_META_KEY, orgId))) return undefined;
     const now = (input.clock ?? Date.now)();
     await orgDal.insertOrganization({ id: orgId, name: BOOTSTRAP_ORG_NAME, created_at: now });
-    const auth = createAuthService({ tokenDal: createTokenDal(trx), orgDal, audit: { record: (event) => createAuditService({ db: trx }).record(event, trx) }, clock: input.clock });
-    return auth.createPrincipalWithToken({
-      orgId,
-      name: 'admin',
-      kind: 'user',
-      permissions: [...PERMISSIONS],
-      token: input.token,
-      createdBy: 'system:bootstrap',
-    });
+    const tokens = createTokenService({ db: trx, audit: createAuditService({ db: trx }), platformOrgId: async () => orgId, ...(input.clock ? { clock: input.clock } : {}) });
+    return tokens.create({ principal: 'system:bootstrap' }, { orgId, name: 'admin', kind: 'user', permissions: [...PERMISSIONS], token: input.token });
   });
   if (!created) return { created: false, orgId: await createOrgDal(input.db).getMeta(BOOTSTRAP_META_KEY) };
 
-  fs.mkdirSync(input.dataDir, { recursive: true });
+  ensurePrivateDir(input.dataDir);
   const tokenFile = path.join(input.dataDir, 'admin-token');
   fs.writeFileSync(tokenFile, created.token + '\n', { mode: 0o600 });
   fs.chmodSync(tokenFile, 0o600);

@@ -6,6 +6,7 @@ import { securedData } from './0004-secured-data.js';
 import { lifecycle } from './0005-lifecycle.js';
 import { keyHealth } from './0006-key-health.js';
 import { auditSealing } from './0007-audit-sealing.js';
+import { tokenLifecycle } from './0008-token-lifecycle.js';
 
 /** The convault schema. Names sort in the order they run; never edit one that has shipped. */
 export const convaultMigrations: MigrationSet = {
@@ -18,5 +19,6 @@ export const convaultMigrations: MigrationSet = {
     '0005-lifecycle': lifecycle,
     '0006-key-health': keyHealth,
     '0007-audit-sealing': auditSealing,
+    '0008-token-lifecycle': tokenLifecycle,
   },
 };

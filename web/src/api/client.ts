@@ -1,5 +1,7 @@
 import type {
+  ApiToken,
   AuditPage,
+  CreatedApiToken,
   ErrorBody,
   Job,
   KeyConfiguration,
@@ -55,6 +57,10 @@ export interface ApiClient {
   keyHealth(configId: string): Promise<KeyHealth>;
   probeKeyHealth(configId: string): Promise<KeyHealth>;
   audits(query: { action?: string; cursor?: string; limit?: number }): Promise<AuditPage>;
+  tokens(): Promise<ApiToken[]>;
+  createToken(input: { name: string; permissions: string[]; expiresAt?: string }): Promise<CreatedApiToken>;
+  revokeToken(id: string): Promise<ApiToken>;
+  rotateToken(id: string): Promise<CreatedApiToken>;
 }
 
 export interface ApiClientOptions {
@@ -65,7 +71,7 @@ export interface ApiClientOptions {
 }
 
 export function createApiClient({ token, onUnauthorized, fetch: fetchImpl = window.fetch.bind(window) }: ApiClientOptions): ApiClient {
-  async function call<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<T> {
+  async function call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
@@ -113,6 +119,10 @@ export function createApiClient({ token, onUnauthorized, fetch: fetchImpl = wind
       const qs = query.toString();
       return call<AuditPage>('GET', `${API}/audits${qs ? `?${qs}` : ''}`);
     },
+    tokens: async () => (await call<{ entities: ApiToken[] }>('GET', `${API}/tokens`)).entities,
+    createToken: (input) => call<CreatedApiToken>('POST', `${API}/tokens`, input),
+    revokeToken: (id) => call<ApiToken>('DELETE', `${API}/tokens/${encodeURIComponent(id)}`),
+    rotateToken: (id) => call<CreatedApiToken>('POST', `${API}/tokens/${encodeURIComponent(id)}/rotate`, {}),
   };
 }
 

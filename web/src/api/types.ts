@@ -148,4 +148,30 @@ export const PERMISSION = {
   viewKeys: 'conversation:encryptionKey:view',
   editKeys: 'conversation:encryptionKey:edit',
   viewAudit: 'audit:log:view',
+  manageTokens: 'admin:token:manage',
 } as const;
+
+/** An API token as listed: never its secret. */
+export interface ApiToken {
+  id: string;
+  orgId: string;
+  principalId: string;
+  name: string;
+  prefix: string;
+  permissions: string[];
+  createdAt: string;
+  expiresAt?: string;
+  revokedAt?: string;
+  state: 'active' | 'revoked' | 'expired';
+}
+
+/** A token just created or rotated: the secret is in this answer only. */
+export interface CreatedApiToken {
+  token: string;
+  id: string;
+  prefix: string;
+  principalId: string;
+  orgId: string;
+  permissions: string[];
+  expiresAt?: string;
+}

@@ -2,8 +2,9 @@ import { useEffect, useState } from 'react';
 import { AuditTab } from './AuditTab';
 import { ConversationsTab } from './ConversationsTab';
 import { Tabs } from './Tabs';
+import { TokensTab } from './TokensTab';
 
-const TAB_IDS = ['conversations', 'audit'] as const;
+const TAB_IDS = ['conversations', 'audit', 'tokens'] as const;
 
 function tabFromHash(): string {
   const id = window.location.hash.replace(/^#/, '');
@@ -39,6 +40,7 @@ export function EncryptionKeysPage() {
         tabs={[
           { id: 'conversations', label: 'Conversations', render: () => <ConversationsTab /> },
           { id: 'audit', label: 'Audit', render: (active) => <AuditTab active={active} /> },
+          { id: 'tokens', label: 'Tokens', render: (active) => <TokensTab active={active} /> },
         ]}
       />
     </main>
