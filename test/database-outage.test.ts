@@ -4,8 +4,9 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readLocalKmsAdminSecret } from '../src/localkms/index.js';
 import { tempDir } from './support/databases.js';
-import { CLI, freePort, spawnServe, type ServeProcess } from './support/process.js';
+import { CLI, freePort, runCli, spawnServe, type ServeProcess } from './support/process.js';
 import { privatePostgresSkipReason, startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js';
 import { expectStoreUnavailable } from './support/store-unavailable.js';
 
@@ -32,7 +33,7 @@ async function startCluster(): Promise<PrivatePostgres> {
   return cluster;
 }
 
-async function serveOn(cluster: PrivatePostgres, env: Record<string, string> = {}): Promise<ServeProcess & { kmsPort: number }> {
+async function serveOn(cluster: PrivatePostgres, env: Record<string, string> = {}): Promise<ServeProcess & { kmsPort: number; dataDir: string }> {
   const dataDir = tempDir();
   const kmsPort = await freePort();
   const serve = await spawnServe({
@@ -40,13 +41,14 @@ async function serveOn(cluster: PrivatePostgres, env: Record<string, string> = {
     CONVAULT_DATA_DIR: dataDir,
     CONVAULT_BOOTSTRAP_TOKEN: TOKEN,
     CONVAULT_LOCAL_KMS_PORT: String(kmsPort),
+    CONVAULT_LOCAL_KMS_FAULTS: 'true',
     ...env,
   });
   cleanups.push(async () => {
     await serve.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
-  return { ...serve, kmsPort };
+  return { ...serve, kmsPort, dataDir };
 }
 
 interface Outcome {
@@ -196,8 +198,10 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL outages, on a private clus
     const config = await call(serve.url, 'POST', '/api/v2/conversations/keyconfigurations', { keyConfigurationType: 'KmsSymmetric', url: demoKey });
     expect(config.status, JSON.stringify(config.body)).toBe(201);
     // Slow KMS answers keep the job running long enough to be cut in the middle.
+    const admin = { authorization: `Bearer ${readLocalKmsAdminSecret(serve.dataDir)}` };
     const faults = await fetch(`http://127.0.0.1:${serve.kmsPort}/_localkms/faults`, {
       method: 'PUT',
+      headers: admin,
       body: JSON.stringify({ latencyMs: { ReEncrypt: 150, Decrypt: 150, Encrypt: 150 } }),
     });
     expect(faults.status).toBe(200);
@@ -208,7 +212,7 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL outages, on a private clus
     await cluster.stop();
     await sleep(3000); // longer than a sweep interval (2 s) and than the KMS client's retries
     await cluster.start();
-    await fetch(`http://127.0.0.1:${serve.kmsPort}/_localkms/faults`, { method: 'DELETE' });
+    await fetch(`http://127.0.0.1:${serve.kmsPort}/_localkms/faults`, { method: 'DELETE', headers: admin });
 
     let job: any;
     const deadline = Date.now() + 40_000;
@@ -237,8 +241,15 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL outages, on a private clus
     const cluster = await startCluster();
     const dataDir = tempDir();
     const port = await freePort();
+    const kmsEnv = { DATABASE_URL: cluster.url, CONVAULT_DATA_DIR: dataDir, CONVAULT_LOCAL_KMS_ROOT_KEY: 'ab'.repeat(32) };
+    // The account's access key, as an operator of the local KMS issues it (docs/LOCAL_KMS.md).
+    const issuedCredentials = async () => {
+      const issued = await runCli(['kms', 'credentials', '--account', '111122223333', '--json'], kmsEnv);
+      expect(issued.code, issued.stderr).toBe(0);
+      return JSON.parse(issued.stdout) as { accessKeyId: string; secretAccessKey: string };
+    };
     const proc = spawn(process.execPath, [CLI, 'kms', 'serve', '--port', String(port)], {
-      env: { ...process.env, DATABASE_URL: cluster.url, CONVAULT_DATA_DIR: dataDir, CONVAULT_LOCAL_KMS_ROOT_KEY: 'ab'.repeat(32) },
+      env: { ...process.env, ...kmsEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -255,7 +266,7 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL outages, on a private clus
     const client = new KMSClient({
       endpoint: `http://127.0.0.1:${port}`,
       region: 'us-east-1',
-      credentials: { accessKeyId: '111122223333', secretAccessKey: 'unused-by-the-local-kms' },
+      credentials: await issuedCredentials(),
       maxAttempts: 1,
     });
     const keyId = (await client.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
