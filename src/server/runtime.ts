@@ -69,11 +69,38 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     testLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
     platformKeyArn: kms.platformKeyArn,
     settings: keyConfigSettings(config),
+    // A passing Save ran the Test on the key: health is ok from there (keyHealth is wired below).
+    onSaved: (row) => keyHealth.afterSave(row),
+  });
+
+  // Key health: background probes of every customer key, one node at a time (docs/KEY_HEALTH.md).
+  const keyHealth = createKeyHealthService({
+    dal: createKeyHealthDal(db),
+    keyConfigDal,
+    keyConfigs,
+    gateway: kms.gateway,
+    audit,
+    probeLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
+    ...(webhook ? { webhook } : {}),
+    settings: {
+      intervalMs: config.keyProbeIntervalSeconds * 1000,
+      platformKeyArn: kms.platformKeyArn,
+      platformAccountId: config.kms.platformAccountId,
+      encryptionContextKey: config.kms.encryptionContextKey,
+      allowedRegions: config.kms.allowedRegions,
+      defaultRegion: config.kms.region,
+    },
+    log: {
+      info: (obj, msg) => app.log.info(obj, msg),
+      warn: (obj, msg) => app.log.warn(obj, msg),
+      error: (obj, msg) => app.log.error(obj, msg),
+    },
   });
 
   // Customer secured data and Encrypt/Decrypt Data (src/services/secured-data, src/services/encryption).
   const keyErrorSettings = { platformAccountId: config.kms.platformAccountId, encryptionContextKey: config.kms.encryptionContextKey, defaultRegion: config.kms.region };
-  const keyErrors = createKeyErrorRecorder({ keyConfigs });
+  // Real traffic moves key health at once (a failure, or the recovery after one), not only probes.
+  const keyErrors = createKeyErrorRecorder({ keyConfigs, health: keyHealth });
   const cacheMaxAgeMs = config.dataKeys.cacheMaxAgeSeconds * 1000;
   const securedData = createSecuredDataService({
     dal: createSecuredDataDal(db, database.dialect),
@@ -104,30 +131,6 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     logger: { error: (obj, msg) => app.log.error(obj, msg) },
   });
   const lifecycle = createLifecycleService({ dal: lifecycleDal, keyConfigDal, keyConfigs, orgDal, gateway: kms.gateway, audit, forgetDataKeys });
-
-  // Key health: background probes of every customer key, one node at a time (docs/KEY_HEALTH.md).
-  const keyHealth = createKeyHealthService({
-    dal: createKeyHealthDal(db),
-    keyConfigDal,
-    keyConfigs,
-    gateway: kms.gateway,
-    audit,
-    probeLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
-    ...(webhook ? { webhook } : {}),
-    settings: {
-      intervalMs: config.keyProbeIntervalSeconds * 1000,
-      platformKeyArn: kms.platformKeyArn,
-      platformAccountId: config.kms.platformAccountId,
-      encryptionContextKey: config.kms.encryptionContextKey,
-      allowedRegions: config.kms.allowedRegions,
-      defaultRegion: config.kms.region,
-    },
-    log: {
-      info: (obj, msg) => app.log.info(obj, msg),
-      warn: (obj, msg) => app.log.warn(obj, msg),
-      error: (obj, msg) => app.log.error(obj, msg),
-    },
-  });
 
   const services: AppServices = { auth, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: async () => void (await sql`select 1`.execute(db)) };
   const app = await buildApp({
