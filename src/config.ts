@@ -61,6 +61,8 @@ export interface Config {
     /** "aws" (AWS KMS, regional endpoints) or an AWS-compatible endpoint URL; undefined → start the embedded local KMS. */
     endpoint?: string;
     localPort: number;
+    /** Which setting chose localPort: the CLI trusts an explicit one over the running server's record. */
+    localPortSource: 'CONVAULT_LOCAL_KMS_PORT' | 'PORT' | 'default';
     localRootKeyHex?: string;
     localPrincipalsFile?: string;
     region: string;
@@ -106,6 +108,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
     kms: {
       endpoint: e.CONVAULT_KMS_ENDPOINT,
       localPort,
+      localPortSource: e.CONVAULT_LOCAL_KMS_PORT !== undefined ? 'CONVAULT_LOCAL_KMS_PORT' : merged.PORT !== undefined ? 'PORT' : 'default',
       localRootKeyHex: e.CONVAULT_LOCAL_KMS_ROOT_KEY,
       localPrincipalsFile: e.CONVAULT_LOCAL_KMS_PRINCIPALS_FILE,
       region: e.AWS_REGION,

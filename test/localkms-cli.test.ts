@@ -164,7 +164,9 @@ describe('errors: one line on stderr, non-zero exit', () => {
     try {
       const run = await cli('kms', 'describe-key', '--key', `arn:aws:kms:us-east-1:${CUSTOMER}:alias/x`);
       expect(run.exitCode).toBe(1);
-      expect(run.err).toMatch(/cannot reach a KMS at http:\/\/127\.0\.0\.1:9; start one with `convault kms serve`/);
+      expect(run.err).toMatch(/cannot reach a KMS at http:\/\/127\.0\.0\.1:9 \(CONVAULT_KMS_ENDPOINT\)\. Start the server/);
+      // Every way to point the CLI at a running KMS is named.
+      for (const way of ['CONVAULT_DATA_DIR', 'local-kms.json', 'PORT', 'CONVAULT_LOCAL_KMS_PORT', 'CONVAULT_KMS_ENDPOINT']) expect(run.err).toContain(way);
     } finally {
       process.env.CONVAULT_KMS_ENDPOINT = url;
     }

@@ -16,6 +16,7 @@ import {
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config.js';
 import { createKmsClient } from '../kms/client-factory.js';
+import { forgetLocalKmsUrl, kmsAddressForCli, recordLocalKmsUrl, unreachableKmsMessage } from '../kms/local-kms-address.js';
 import { customerKeyPolicy } from '../kms/key-policy.js';
 import { resolveLocalKmsRootKey, startLocalKms, type LocalKms } from '../localkms/index.js';
 import { openDatabase } from '../store/database.js';
@@ -23,8 +24,9 @@ import { openDatabase } from '../store/database.js';
 /**
  * `convault kms …`: run the local KMS alone (`serve`), or play the customer who owns a key — create
  * it with a policy for the platform, disable, schedule deletion, retarget its alias, change its
- * policy. Every command but `serve` talks to a running KMS through the AWS SDK (CONVAULT_KMS_ENDPOINT,
- * or the local KMS on CONVAULT_LOCAL_KMS_PORT), signing with the key owner's account id as access key id.
+ * policy. Every command but `serve` talks to a running KMS through the AWS SDK (see kmsAddressForCli:
+ * CONVAULT_KMS_ENDPOINT, PORT / CONVAULT_LOCAL_KMS_PORT, or the URL the server recorded in its data
+ * dir), signing with the key owner's account id as access key id.
  *
  * Output and errors go through commander's output configuration, and failures through
  * `command.error()`, so a caller can capture them and override the exit (tests do).
@@ -231,11 +233,13 @@ export async function serveLocalKms(
   if (!['127.0.0.1', '::1', 'localhost'].includes(host)) {
     writeErr(cmd, `warning: the local KMS trusts 12-digit access key ids without a signature check; it is now reachable beyond this machine (${host})\n`);
   }
+  recordLocalKmsUrl(config.dataDir, kms.url);
   writeOut(cmd, `local KMS serving at ${kms.url} (keys in ${database.location}); stop with Ctrl-C\n`);
   return {
     kms,
     location: database.location,
     async close() {
+      forgetLocalKmsUrl(config.dataDir, kms.url);
       await kms.close();
       await database.close();
     },
@@ -302,14 +306,15 @@ async function withClient(cmd: Command, opts: ClientOptions, keyRef: string | un
     if (!account) throw new UserError('--account is required (the 12-digit account that owns the key) unless the key is given as an ARN');
     if (!/^\d{12}$/.test(account)) throw new UserError(`--account must be a 12-digit AWS account id, not ${account}`);
     const region = opts.region ?? fromArn?.[1] ?? config.kms.region;
-    const endpoint = config.kms.endpoint ?? `http://127.0.0.1:${config.kms.localPort}`;
+    const address = kmsAddressForCli(config);
+    const endpoint = address.endpoint;
     const client = createKmsClient({ endpoint, region, accessKeyId: account, maxAttempts: 2 });
     try {
       await action({ client, config, account, region, endpoint });
     } catch (err) {
       const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
       if (code === 'ECONNREFUSED') {
-        throw new UserError(`cannot reach a KMS at ${endpoint}; start one with \`convault kms serve\` (or \`convault serve\`), or set CONVAULT_KMS_ENDPOINT`);
+        throw new UserError(unreachableKmsMessage(address, config.dataDir));
       }
       throw err;
     } finally {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
+import { kmsAddressForCli } from '../kms/local-kms-address.js';
 import { ensurePlatformKey } from '../kms/platform-key.js';
 import { platformKmsClients } from '../server/kms-setup.js';
 import { openConvaultDatabase } from '../server/runtime.js';
@@ -31,8 +32,7 @@ export function registerRewrapCommand(program: Command): void {
       runCommand(async () => {
         const config = loadConfig();
         const database = await openConvaultDatabase(config);
-        const endpoint = config.kms.endpoint ?? `http://127.0.0.1:${config.kms.localPort}`;
-        const kms = platformKmsClients(config, endpoint);
+        const kms = platformKmsClients(config, kmsAddressForCli(config).endpoint);
         try {
           const db = database.db;
           if (!(await createOrgDal(db).findOrganization(opts.org))) throw notFound(`Organization ${opts.org}`);
