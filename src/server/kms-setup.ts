@@ -5,7 +5,6 @@ import { createAwsKmsClient, createKmsClient, isLoopbackEndpoint } from '../kms/
 import { createKmsGateway, type KmsGateway } from '../kms/kms-gateway.js';
 import { createKmsMetrics, type KmsMetrics } from '../kms/kms-metrics.js';
 import { DEMO_ACCOUNT_ID, ensureDemoCustomerKey } from '../kms/demo-key.js';
-import { forgetLocalKmsUrl, recordLocalKmsUrl } from '../kms/local-kms-address.js';
 import { ensurePlatformKey } from '../kms/platform-key.js';
 import { resolveLocalKmsRootKey, startLocalKms, type LocalKms } from '../localkms/index.js';
 import type { DialectName } from '../store/database.js';
@@ -59,8 +58,6 @@ export async function setupKms(config: Config, database: { db: Kysely<any>; dial
       principalsFile: config.kms.localPrincipalsFile,
     });
     endpoint = localKms.url;
-    // So `convault kms …` and `convault rewrap` with this data dir find it on any port.
-    recordLocalKmsUrl(config.dataDir, endpoint);
   }
   const { clients, clientForRegion, metrics, gateway } = platformKmsClients(config, endpoint);
   try {
@@ -88,12 +85,10 @@ export async function setupKms(config: Config, database: { db: Kysely<any>; dial
       },
       async close() {
         for (const client of clients.values()) client.destroy();
-        if (localKms) forgetLocalKmsUrl(config.dataDir, localKms.url);
         await localKms?.close();
       },
     };
   } catch (err) {
-    if (localKms) forgetLocalKmsUrl(config.dataDir, localKms.url);
     await localKms?.close();
     throw err;
   }
