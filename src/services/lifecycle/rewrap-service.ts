@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Caller } from '../auth/auth-service.js';
 import { notFound } from '../errors.js';
 import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
-import { toJobModel, type JobModel } from './job-model.js';
+import { errorGroupsOf, toJobModel, type JobErrorGroup, type JobModel } from './job-model.js';
 import { runRewrapJob, type RewrapDeps } from './rewrap-job.js';
 
 export interface RewrapServiceDeps extends Omit<RewrapDeps, 'nodeId' | 'clock'> {
@@ -96,6 +96,12 @@ export function createRewrapService(deps: RewrapServiceDeps) {
 
     async get(caller: Caller, jobId: string): Promise<JobModel> {
       return toJobModel(await own(caller, jobId));
+    },
+
+    /** Every failure of a job, grouped by reason, with all the data key ids the job kept. */
+    async errors(caller: Caller, jobId: string): Promise<{ jobId: string; failed: number; entities: JobErrorGroup[] }> {
+      const row = await own(caller, jobId);
+      return { jobId: row.id, failed: row.failed, entities: errorGroupsOf(row) };
     },
 
     async cancel(caller: Caller, jobId: string): Promise<JobModel> {
