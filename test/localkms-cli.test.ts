@@ -15,6 +15,9 @@ import { sqliteTarget, tempDir } from './support/databases.js';
  */
 
 const CUSTOMER = '111122223333';
+// Organization ids are UUIDs; --allow-org refuses anything else.
+const ORG_1 = '0b6f3c1e-1111-4111-8111-000000000001';
+const ORG_2 = '0b6f3c1e-2222-4222-8222-000000000002';
 const PLATFORM = '444455556666';
 const CTX = 'convault-organization-id';
 
@@ -64,14 +67,14 @@ const platform = () => createKmsClient({ endpoint: kms.url, region: 'us-east-1',
 
 describe('convault kms create-key', () => {
   it('creates a key with an alias and a policy for the allowed organizations, printing JSON', async () => {
-    const run = await cli('kms', 'create-key', '--account', CUSTOMER, '--region', 'us-east-1', '--alias', 'alias/contact-center', '--allow-org', 'org-1', '--allow-org', 'org-2', '--json');
+    const run = await cli('kms', 'create-key', '--account', CUSTOMER, '--region', 'us-east-1', '--alias', 'alias/contact-center', '--allow-org', ORG_1, '--allow-org', ORG_2, '--json');
     expect(run.exitCode).toBe(0);
     const created = run.json<{ keyId: string; keyArn: string; aliasArn: string }>();
     expect(created.keyArn).toBe(`arn:aws:kms:us-east-1:${CUSTOMER}:key/${created.keyId}`);
     expect(created.aliasArn).toBe(`arn:aws:kms:us-east-1:${CUSTOMER}:alias/contact-center`);
 
-    // The platform may now generate data keys with the alias ARN for org-1 and org-2 only.
-    const ok = await platform().send(new GenerateDataKeyCommand({ KeyId: created.aliasArn, KeySpec: 'AES_256', EncryptionContext: { [CTX]: 'org-2' } }));
+    // The platform may now generate data keys with the alias ARN for ORG_1 and ORG_2 only.
+    const ok = await platform().send(new GenerateDataKeyCommand({ KeyId: created.aliasArn, KeySpec: 'AES_256', EncryptionContext: { [CTX]: ORG_2 } }));
     expect(ok.KeyId).toBe(created.keyArn);
     await expect(platform().send(new GenerateDataKeyCommand({ KeyId: created.aliasArn, KeySpec: 'AES_256', EncryptionContext: { [CTX]: 'org-3' } }))).rejects.toThrow(
       /not authorized/,
@@ -79,7 +82,7 @@ describe('convault kms create-key', () => {
 
     const policy = (await cli('kms', 'get-policy', '--key', created.keyArn, '--json')).json<{ policy: { Statement: { Sid: string; Condition?: unknown }[] } }>().policy;
     expect(policy.Statement.map((s) => s.Sid)).toEqual(['EnableIAMUserPermissions', 'AllowConvaultPlatformUseForItsOrganizations', 'AllowConvaultPlatformDescribeKey']);
-    expect(policy.Statement[1]!.Condition).toEqual({ StringEquals: { [`kms:EncryptionContext:${CTX}`]: ['org-1', 'org-2'] } });
+    expect(policy.Statement[1]!.Condition).toEqual({ StringEquals: { [`kms:EncryptionContext:${CTX}`]: [ORG_1, ORG_2] } });
   });
 
   it('without --allow-org keeps the default policy, and prints a readable line without --json', async () => {
@@ -99,7 +102,7 @@ describe('convault kms create-key', () => {
 
 describe('the customer revokes and rotates', () => {
   it('disable-key, enable-key, schedule-deletion, cancel-deletion, describe-key', async () => {
-    const { keyArn, keyId } = (await cli('kms', 'create-key', '--account', CUSTOMER, '--allow-org', 'org-1', '--json')).json();
+    const { keyArn, keyId } = (await cli('kms', 'create-key', '--account', CUSTOMER, '--allow-org', ORG_1, '--json')).json();
     expect((await cli('kms', 'disable-key', '--key', keyArn, '--json')).json()).toEqual({ keyId: keyArn, keyState: 'Disabled' });
     expect((await cli('kms', 'enable-key', '--key', keyId, '--account', CUSTOMER)).out).toBe(`Key ${keyArn} is Enabled\n`);
 
@@ -123,14 +126,14 @@ describe('the customer revokes and rotates', () => {
   });
 
   it('put-policy --no-platform revokes the platform; --allow-org grants again; --file puts a document', async () => {
-    const { keyArn } = (await cli('kms', 'create-key', '--account', CUSTOMER, '--allow-org', 'org-1', '--json')).json();
-    const ctx = { [CTX]: 'org-1' };
+    const { keyArn } = (await cli('kms', 'create-key', '--account', CUSTOMER, '--allow-org', ORG_1, '--json')).json();
+    const ctx = { [CTX]: ORG_1 };
     const blob = (await platform().send(new GenerateDataKeyCommand({ KeyId: keyArn, NumberOfBytes: 32, EncryptionContext: ctx }))).CiphertextBlob;
 
     expect((await cli('kms', 'put-policy', '--key', keyArn, '--no-platform')).out).toMatch(/no platform access/);
     await expect(platform().send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: ctx }))).rejects.toThrow(/not authorized/);
 
-    await cli('kms', 'put-policy', '--key', keyArn, '--allow-org', 'org-1');
+    await cli('kms', 'put-policy', '--key', keyArn, '--allow-org', ORG_1);
     await platform().send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: ctx }));
 
     const dir = tempDir('localkms-cli-policy-');
@@ -149,6 +152,7 @@ describe('errors: one line on stderr, non-zero exit', () => {
     [['kms', 'disable-key', '--key', '00000000-0000-4000-8000-000000000000'], /^convault: --account is required/],
     [['kms', 'schedule-deletion', '--key', `arn:aws:kms:us-east-1:${CUSTOMER}:key/00000000-0000-4000-8000-000000000000`, '--days', 'soon'], /whole number/],
     [['kms', 'put-policy', '--key', `arn:aws:kms:us-east-1:${CUSTOMER}:key/00000000-0000-4000-8000-000000000000`], /exactly one of --allow-org/],
+    [['kms', 'create-key', '--account', CUSTOMER, '--allow-org', 'acme'], /--allow-org "acme" is not an organization id \(a UUID/],
     [['kms', 'put-policy', '--key', `arn:aws:kms:us-east-1:${CUSTOMER}:key/00000000-0000-4000-8000-000000000000`, '--file', '/nonexistent.json'], /cannot read/],
   ])('%j', async (args, message) => {
     const run = await cli(...args);

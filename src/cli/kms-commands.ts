@@ -75,6 +75,7 @@ export function registerKmsCommands(program: Command): void {
     false,
   ).action(async (opts: ClientOptions & { account: string; alias?: string; allowOrg: string[]; description: string }, cmd: Command) => {
     await withClient(cmd, opts, undefined, async ({ client, config, account, region }) => {
+      checkOrgIds(opts.allowOrg);
       if (opts.alias) {
         // Refuse before creating a key the alias could then not name.
         const existing = await client.send(new DescribeKeyCommand({ KeyId: opts.alias })).catch((err: Error) => {
@@ -163,6 +164,7 @@ export function registerKmsCommands(program: Command): void {
       await withClient(cmd, opts, opts.key, async ({ client, config, account }) => {
         const chosen = [opts.allowOrg.length > 0, opts.file !== undefined, opts.platform === false].filter(Boolean).length;
         if (chosen !== 1) throw new UserError('give exactly one of --allow-org <orgId>…, --file <policy.json> or --no-platform');
+        checkOrgIds(opts.allowOrg);
         let policy: string;
         let summary: string;
         if (opts.file !== undefined) {
@@ -252,6 +254,16 @@ class UserError extends Error {}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** Organization ids are UUIDs (GET /api/v2/organizations/me → id): anything else in a key policy would grant nothing. */
+const ORG_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function checkOrgIds(orgIds: readonly string[]): void {
+  const bad = orgIds.find((id) => !ORG_ID.test(id));
+  if (bad !== undefined) {
+    throw new UserError(`--allow-org ${JSON.stringify(bad)} is not an organization id (a UUID, as GET /api/v2/organizations/me returns as id)`);
+  }
 }
 
 function withClientOptions(cmd: Command, accountOptional: boolean): Command {

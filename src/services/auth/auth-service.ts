@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuditService } from '../audit/audit-service.js';
 import { AppError, badRequest, forbidden, unauthorized } from '../errors.js';
 import type { OrgDal } from '../orgs/org-dal.js';
-import { isPermission, type Permission } from './permissions.js';
+import { isPermission, unknownPermissionsMessage, type Permission } from './permissions.js';
 import type { TokenDal } from './token-dal.js';
 import { generateToken, hashToken, sameTokenHash, tokenDisplayPrefix } from './token-format.js';
 
@@ -60,7 +60,7 @@ export function createAuthService({ tokenDal, orgDal, audit, clock = Date.now }:
       createdBy?: string;
     }): Promise<CreatedToken> {
       const unknown = input.permissions.filter((p) => !isPermission(p));
-      if (unknown.length) throw badRequest(`Unknown permission(s): ${unknown.join(', ')}.`, { field: 'permissions', unknown });
+      if (unknown.length) throw badRequest(unknownPermissionsMessage(unknown), { field: 'permissions', unknown });
       if (input.permissions.length === 0) throw badRequest('At least one permission is required.', { field: 'permissions' });
       const org = await orgDal.findOrganization(input.orgId);
       if (!org) throw new AppError(404, 'not.found', `Organization ${input.orgId} was not found.`);

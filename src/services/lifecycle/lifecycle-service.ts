@@ -139,7 +139,7 @@ export function createLifecycleService(deps: LifecycleServiceDeps) {
       const result = await deps.dal.shredWindow(caller.orgId, from, to, clock());
       deps.forgetDataKeys(result.ids);
       const summary = { from: new Date(from).toISOString(), to: new Date(to).toISOString(), dataKeys: result.ids.length, conversations: result.conversations, values: result.values };
-      await deps.audit.record({ orgId: caller.orgId, principal: caller.principalId, action: 'lifecycle.shred', target: configId, outcome: 'success', details: summary });
+      await deps.audit.record({ orgId: caller.orgId, principal: caller.principalId, action: 'lifecycle.shred', target: configId, outcome: 'success', details: { principalName: caller.principalName, ...summary } });
       return summary;
     },
   };

@@ -88,7 +88,7 @@ export function createRewrapService(deps: RewrapServiceDeps) {
         action: 'lifecycle.rewrap.started',
         target: row.id,
         outcome: 'success',
-        details: { targetKeyId: key.keyId, keyConfigurationType: key.type },
+        details: { principalName: caller.principalName, targetKeyId: key.keyId, keyConfigurationType: key.type },
       });
       void kick(caller.orgId, row.id);
       return toJobModel(row);
@@ -107,7 +107,7 @@ export function createRewrapService(deps: RewrapServiceDeps) {
     async cancel(caller: Caller, jobId: string): Promise<JobModel> {
       await own(caller, jobId);
       await deps.dal.requestCancel(caller.orgId, jobId, clock());
-      await deps.audit.record({ orgId: caller.orgId, principal: caller.principalId, action: 'lifecycle.rewrap.cancel', target: jobId, outcome: 'success' });
+      await deps.audit.record({ orgId: caller.orgId, principal: caller.principalId, action: 'lifecycle.rewrap.cancel', target: jobId, outcome: 'success', details: { principalName: caller.principalName } });
       return toJobModel(await own(caller, jobId));
     },
 

@@ -149,6 +149,9 @@ export function KeyUsagePanel({ config, canEdit, refresh, onRewrapped }: KeyUsag
                     <th scope="row">
                       <code className="arn">{row.keyArn}</code>
                       {row.current && <span className="badge badge-current">Current</span>}
+                      {row.current && config.keyConfigurationType === 'None' && (
+                        <span className="small block">the platform's own key (type None: convault manages it)</span>
+                      )}
                       {savedAlias.has(row.keyArn) && (
                         <span className="small block">
                           saved as <code className="arn">{savedAlias.get(row.keyArn)!.replace(/^arn:[^:]+:kms:[^:]*:\d*:/, '')}</code>
