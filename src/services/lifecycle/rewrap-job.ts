@@ -53,9 +53,9 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
   const progress = () => ({ done, failed, errors: JSON.stringify([...errorGroups.values()]) });
   let beat = await dal.heartbeat(orgId, job.id, deps.nodeId, { ...progress(), total, target_key_arn: targetArn }, clock() + settings.leaseMs);
 
-  // ReEncrypt is one KMS call instead of two and the key never leaves KMS, but key policies that
-  // follow the key-policy helper do not grant kms:ReEncrypt*: the first refusal switches this job
-  // to Decrypt + Encrypt.
+  // ReEncrypt is one KMS call instead of two and the key never leaves KMS; the key-policy helper
+  // grants kms:ReEncrypt*, but a customer's own policy may leave it out: the first refusal switches
+  // this job to Decrypt + Encrypt.
   let reEncryptAllowed = true;
   const moveToTarget = async (row: RewrapCandidate, context: Record<string, string>): Promise<{ ciphertextBlob: Buffer; keyArn: string }> => {
     if (reEncryptAllowed) {
