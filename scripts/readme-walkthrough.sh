@@ -5,6 +5,7 @@
 # done with the API calls the page makes. Needs: npm ci (or npm run build) done, curl.
 #   scripts/readme-walkthrough.sh            # PORT=18580
 #   PORT=8080 scripts/readme-walkthrough.sh
+#   SCREENSHOT=1 scripts/readme-walkthrough.sh   # also refreshes docs/images/encryption-keys.png
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 port=${PORT:-18580}
@@ -62,3 +63,6 @@ json "$B/api/v2/conversations/keyconfigurations/$id/usage" |
   node -e 'for (const r of JSON.parse(require("fs").readFileSync(0)).entities) console.log(r.status.padEnd(12), r.keyArn, "data keys:", r.dataKeys)'
 show "curl -s … /api/v2/conversations/call-1/secureddata"
 json "$B/api/v2/conversations/call-1/secureddata"; echo
+if [ "${SCREENSHOT:-}" = 1 ]; then
+  echo; node "$repo/scripts/readme-screenshot.mjs" "$B" "$T" "$repo/docs/images/encryption-keys.png"
+fi

@@ -148,7 +148,6 @@ export function KeyUsagePanel({ config, canEdit, refresh, onRewrapped }: KeyUsag
                   <tr key={row.keyArn} data-key-arn={row.keyArn} data-current={row.current}>
                     <th scope="row">
                       <code className="arn">{row.keyArn}</code>
-                      {row.current && <span className="badge badge-current">Current</span>}
                       {row.current && config.keyConfigurationType === 'None' && (
                         <span className="small block">the platform's own key (type None: convault manages it)</span>
                       )}
@@ -188,7 +187,7 @@ function UsageStatus({ row }: { row: KeyUsageRow }) {
   const status = row.status ?? (row.current ? 'Current' : row.safeToRetire ? 'SafeToRetire' : 'InUse');
   switch (status) {
     case 'Current':
-      return <span className="badge badge-current-status">Current</span>;
+      return <span className="badge badge-current">Current</span>;
     case 'SafeToRetire':
       return <span className="badge badge-safe">Safe to retire</span>;
     case 'Unusable':
