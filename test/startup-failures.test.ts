@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -81,11 +81,24 @@ describe.concurrent('start-up failures name the setting (exit code 2)', () => {
     const dir = path.join(parent, 'locked');
     fs.mkdirSync(dir, { mode: 0o555 });
     fs.chmodSync(dir, 0o555);
-    // root may write anywhere: then the server runs as nobody, as an unprivileged operator would.
+    // root may write anywhere: then the server runs as nobody, as an unprivileged operator would —
+    // if nobody can read this checkout; otherwise (a checkout under /root) a data dir below a regular
+    // file stands in, which no user can create.
     const asRoot = process.getuid?.() === 0;
-    const outcome = await serve({ CONVAULT_DATA_DIR: dir }, asRoot ? { uid: 65534, gid: 65534 } : {});
-    expectOneLine(outcome, new RegExp(`CONVAULT_DATA_DIR ${dir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not writable \\(EACCES\\): user \\S+ needs write and execute permission on it`));
-    expect(fs.readdirSync(dir)).toEqual([]);
+    const nobody = { uid: 65534, gid: 65534 };
+    const nobodyCanRun = asRoot && spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CLI)})`], nobody).status === 0;
+    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    if (!asRoot || nobodyCanRun) {
+      const outcome = await serve({ CONVAULT_DATA_DIR: dir }, asRoot ? nobody : {});
+      expectOneLine(outcome, new RegExp(`CONVAULT_DATA_DIR ${escape(dir)} is not writable \\(EACCES\\): user \\S+ needs write and execute permission on it`));
+      expect(fs.readdirSync(dir)).toEqual([]);
+    } else {
+      const file = path.join(parent, 'a-file');
+      fs.writeFileSync(file, '');
+      const below = path.join(file, 'data');
+      const outcome = await serve({ CONVAULT_DATA_DIR: below });
+      expectOneLine(outcome, new RegExp(`CONVAULT_DATA_DIR ${escape(below)} is not writable \\(ENOTDIR\\): user \\S+ needs write and execute permission on it`));
+    }
   });
 
   it('PORT already in use', async () => {
