@@ -67,6 +67,8 @@ export interface Config {
     /** "aws" (AWS KMS, regional endpoints) or an AWS-compatible endpoint URL; undefined → start the embedded local KMS. */
     endpoint?: string;
     localPort: number;
+    /** Which setting chose localPort: the CLI trusts an explicit one over the running server's record. */
+    localPortSource: 'CONVAULT_LOCAL_KMS_PORT' | 'PORT' | 'default';
     localRootKeyHex?: string;
     localPrincipalsFile?: string;
     /** Serve the local KMS's fault-injection endpoint over HTTP (tests). */
@@ -142,6 +144,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
     kms: {
       endpoint: e.CONVAULT_KMS_ENDPOINT,
       localPort,
+      localPortSource: e.CONVAULT_LOCAL_KMS_PORT !== undefined ? 'CONVAULT_LOCAL_KMS_PORT' : merged.PORT !== undefined ? 'PORT' : 'default',
       localRootKeyHex: e.CONVAULT_LOCAL_KMS_ROOT_KEY,
       localPrincipalsFile: e.CONVAULT_LOCAL_KMS_PRINCIPALS_FILE,
       localFaultEndpoint: e.CONVAULT_LOCAL_KMS_FAULTS === 'true',

@@ -54,6 +54,12 @@ describe('convault serve as a real process (SQLite)', () => {
     expect(unknownPerm.code).not.toBe(0);
     expect(unknownPerm.stderr.trim().split('\n')).toHaveLength(1);
     expect(unknownPerm.stderr).toContain('Unknown permission');
+    // A near miss gets a suggestion, and every known permission is listed.
+    const typo = await runCli(['tokens', 'create', '--org', 'x', '--permissions', 'conversation:encryptionkey:veiw', '--json'], { CONVAULT_DATA_DIR: dataDir });
+    expect(typo.code).not.toBe(0);
+    expect(typo.stderr.trim().split('\n')).toHaveLength(1);
+    expect(typo.stderr).toContain('conversation:encryptionkey:veiw (did you mean conversation:encryptionKey:view?)');
+    expect(typo.stderr).toContain('Known permissions: conversation:encryptionKey:view, conversation:encryptionKey:edit');
     const noOrg = await runCli(['tokens', 'create', '--org', 'missing', '--permissions', 'audit:log:view'], { CONVAULT_DATA_DIR: dataDir });
     expect(noOrg.code).not.toBe(0);
     expect(noOrg.stderr).toContain('Organization missing was not found');

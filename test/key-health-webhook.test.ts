@@ -102,13 +102,20 @@ for (const target of databaseTargets) {
       return { service, logged };
     }
 
+    /** An org with a configured key and no health yet: the Save's ok went through the runtime's node, not this service's. */
+    async function unprobedOrg(name: string) {
+      const org = await orgWithCustomerKey(server, name, createOrgWithToken);
+      await server.runtime.database.db.deleteFrom('key_health').where('org_id', '=', org.orgId).execute();
+      return org;
+    }
+
     const webhookAudits = async (token: string) => (await server.call('GET', '/api/v2/audits?action=keyhealth.webhook', { token })).body.entities;
 
     it('a receiver that fails twice is retried, then gets the signed transition', async () => {
       const receiver = await startReceiver([500, 503, 204]);
       const { service, logged } = serviceWithWebhook(receiver.url, 4);
       try {
-        const org = await orgWithCustomerKey(server, 'Retried', createOrgWithToken);
+        const org = await unprobedOrg('Retried');
         expect((await service.probeNow(org.orgId)).status).toBe('ok'); // returns before the webhook is delivered
         await service.webhooksIdle();
         expect(receiver.requests).toHaveLength(3);
@@ -128,7 +135,7 @@ for (const target of databaseTargets) {
       const receiver = await startReceiver([500]);
       const { service, logged } = serviceWithWebhook(receiver.url, 3);
       try {
-        const org = await orgWithCustomerKey(server, 'Unreachable receiver', createOrgWithToken);
+        const org = await unprobedOrg('Unreachable receiver');
         expect((await service.probeNow(org.orgId)).status).toBe('ok');
         await service.webhooksIdle();
         expect(receiver.requests).toHaveLength(3);

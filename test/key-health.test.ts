@@ -88,11 +88,7 @@ for (const target of databaseTargets) {
       return receiver.forOrg(orgId);
     };
 
-    it('is unknown before the first probe, ok after probing a working key (audited, webhook signed)', async () => {
-      expect((await health()).body).toEqual({ status: 'unknown' });
-
-      const result = await keyHealth().probeNow(org.orgId);
-      expect(result.status).toBe('ok');
+    it('is ok right after the Save that ran its Test, without a probe (audited, webhook signed)', async () => {
       const res = await health();
       expect(res.status).toBe(200);
       expect(res.body.status).toBe('ok');
@@ -103,7 +99,7 @@ for (const target of databaseTargets) {
 
       const events = await transitions();
       expect(events).toHaveLength(1);
-      expect(events[0]).toMatchObject({ principal: 'system:key-health', target: configId, outcome: 'success', details: { from: 'unknown', to: 'ok', trigger: 'manual' } });
+      expect(events[0]).toMatchObject({ principal: 'system:key-health', target: configId, outcome: 'success', details: { from: 'unknown', to: 'ok', trigger: 'save' } });
 
       const sent = await webhooks();
       expect(sent).toHaveLength(1);
@@ -112,6 +108,8 @@ for (const target of databaseTargets) {
       expect(sent[0]!.headers['x-convault-delivery']).toMatch(/^[0-9a-f-]{36}$/);
       expect(sent[0]!.body).toEqual({ event: 'keyhealth.transition', orgId: org.orgId, configurationId: configId, from: 'unknown', to: 'ok', checkedAt: res.body.checkedAt });
 
+      // A probe agrees with the Save.
+      expect((await keyHealth().probeNow(org.orgId)).status).toBe('ok');
       // No change, no event: a second probe raises nothing.
       await keyHealth().probeNow(org.orgId);
       expect(await transitions()).toHaveLength(1);
@@ -272,7 +270,7 @@ describe('key health on a timer (CONVAULT_KEY_PROBE_INTERVAL_S=1)', () => {
     const events = (await server.call('GET', '/api/v2/audits?action=keyhealth.transition', { token: org.token })).body.entities;
     expect(events.map((e: any) => [e.details.from, e.details.to, e.details.trigger])).toEqual([
       ['ok', 'failed', 'schedule'],
-      ['unknown', 'ok', 'schedule'],
+      ['unknown', 'ok', 'save'],
     ]);
   });
 });

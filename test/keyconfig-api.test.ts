@@ -106,9 +106,13 @@ for (const target of databaseTargets) {
     });
 
     it('refuses invalid ARNs on save with 400 naming the field and showing the form', async () => {
+      // A region the deployment does not allow: the form is right, so the message names the allowed region instead.
+      const region = await server.call('POST', BASE, { body: { keyConfigurationType: 'KmsSymmetric', url: 'arn:aws:kms:eu-west-3:111122223333:alias/x' } });
+      expect(region.status).toBe(400);
+      expect(region.body.details.field).toBe('url');
+      expect(region.body.message).toBe('Region eu-west-3 is not allowed for this deployment: use a key in us-east-1.');
       for (const url of [
         'not-an-arn',
-        'arn:aws:kms:eu-west-3:111122223333:alias/x',
         'arn:aws:kms:us-east-1:123:alias/x',
         'arn:aws:kms:us-east-1:111122223333:alias/aws/ebs',
         `arn:aws:kms:us-east-1:111122223333:key/${good.keyId}`,

@@ -113,8 +113,8 @@ describe('rewrap survives kill -9 of the server (real process, SQLite)', () => {
     expect((await call('PUT', `${BASE}/${config.id}`, { keyConfigurationType: 'KmsSymmetric', url: c.aliasArn, version: config.version })).status).toBe(200);
     const res = await runCli(['rewrap', '--org', orgId, '--wait'], env, 300_000);
     expect(res.code, res.stderr).toBe(0);
-    expect(res.stdout, res.stdout).toMatch(new RegExp(`succeeded: ${CONVERSATIONS}/${CONVERSATIONS} data keys rewrapped, 0 failed`));
-    expect(res.stderr).toMatch(/\] \d+\/2000 \d+%/);
+    expect(res.stdout, res.stdout).toMatch(new RegExp(`succeeded: ${CONVERSATIONS} of ${CONVERSATIONS} data keys rewrapped, 0 failed`));
+    expect(res.stderr).toMatch(/\] \d+\/2000 rewrapped, 0 failed/);
     const bad = await runCli(['rewrap', '--org', 'no-such-org'], env);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('Organization no-such-org was not found');

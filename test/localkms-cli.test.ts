@@ -16,6 +16,9 @@ import { sqliteTarget, tempDir } from './support/databases.js';
  */
 
 const CUSTOMER = '111122223333';
+// Organization ids are UUIDs; --allow-org refuses anything else.
+const ORG_1 = '0b6f3c1e-1111-4111-8111-000000000001';
+const ORG_2 = '0b6f3c1e-2222-4222-8222-000000000002';
 const PLATFORM = '444455556666';
 const CTX = 'convault-organization-id';
 
@@ -71,14 +74,14 @@ const platform = () => localKmsClient(kms, PLATFORM, { maxAttempts: 1 });
 
 describe('convault kms create-key', () => {
   it('creates a key with an alias and a policy for the allowed organizations, printing JSON', async () => {
-    const run = await cli('kms', 'create-key', '--account', CUSTOMER, '--region', 'us-east-1', '--alias', 'alias/contact-center', '--allow-org', 'org-1', '--allow-org', 'org-2', '--json');
+    const run = await cli('kms', 'create-key', '--account', CUSTOMER, '--region', 'us-east-1', '--alias', 'alias/contact-center', '--allow-org', ORG_1, '--allow-org', ORG_2, '--json');
     expect(run.exitCode).toBe(0);
     const created = run.json<{ keyId: string; keyArn: string; aliasArn: string }>();
     expect(created.keyArn).toBe(`arn:aws:kms:us-east-1:${CUSTOMER}:key/${created.keyId}`);
     expect(created.aliasArn).toBe(`arn:aws:kms:us-east-1:${CUSTOMER}:alias/contact-center`);
 
-    // The platform may now generate data keys with the alias ARN for org-1 and org-2 only.
-    const ok = await platform().send(new GenerateDataKeyCommand({ KeyId: created.aliasArn, KeySpec: 'AES_256', EncryptionContext: { [CTX]: 'org-2' } }));
+    // The platform may now generate data keys with the alias ARN for ORG_1 and ORG_2 only.
+    const ok = await platform().send(new GenerateDataKeyCommand({ KeyId: created.aliasArn, KeySpec: 'AES_256', EncryptionContext: { [CTX]: ORG_2 } }));
     expect(ok.KeyId).toBe(created.keyArn);
     await expect(platform().send(new GenerateDataKeyCommand({ KeyId: created.aliasArn, KeySpec: 'AES_256', EncryptionContext: { [CTX]: 'org-3' } }))).rejects.toThrow(
       /not authorized/,
@@ -86,7 +89,7 @@ describe('convault kms create-key', () => {
 
     const policy = (await cli('kms', 'get-policy', '--key', created.keyArn, '--json')).json<{ policy: { Statement: { Sid: string; Condition?: unknown }[] } }>().policy;
     expect(policy.Statement.map((s) => s.Sid)).toEqual(['EnableIAMUserPermissions', 'AllowConvaultPlatformUseForItsOrganizations', 'AllowConvaultPlatformDescribeKey']);
-    expect(policy.Statement[1]!.Condition).toEqual({ StringEquals: { [`kms:EncryptionContext:${CTX}`]: ['org-1', 'org-2'] } });
+    expect(policy.Statement[1]!.Condition).toEqual({ StringEquals: { [`kms:EncryptionContext:${CTX}`]: [ORG_1, ORG_2] } });
   });
 
   it('without --allow-org keeps the default policy, and prints a readable line without --json', async () => {
@@ -133,7 +136,7 @@ describe('convault kms credentials', () => {
 
 describe('the customer revokes and rotates', () => {
   it('disable-key, enable-key, schedule-deletion, cancel-deletion, describe-key', async () => {
-    const { keyArn, keyId } = (await cli('kms', 'create-key', '--account', CUSTOMER, '--allow-org', 'org-1', '--json')).json();
+    const { keyArn, keyId } = (await cli('kms', 'create-key', '--account', CUSTOMER, '--allow-org', ORG_1, '--json')).json();
     expect((await cli('kms', 'disable-key', '--key', keyArn, '--json')).json()).toEqual({ keyId: keyArn, keyState: 'Disabled' });
     expect((await cli('kms', 'enable-key', '--key', keyId, '--account', CUSTOMER)).out).toBe(`Key ${keyArn} is Enabled\n`);
 
@@ -157,14 +160,14 @@ describe('the customer revokes and rotates', () => {
   });
 
   it('put-policy --no-platform revokes the platform; --allow-org grants again; --file puts a document', async () => {
-    const { keyArn } = (await cli('kms', 'create-key', '--account', CUSTOMER, '--allow-org', 'org-1', '--json')).json();
-    const ctx = { [CTX]: 'org-1' };
+    const { keyArn } = (await cli('kms', 'create-key', '--account', CUSTOMER, '--allow-org', ORG_1, '--json')).json();
+    const ctx = { [CTX]: ORG_1 };
     const blob = (await platform().send(new GenerateDataKeyCommand({ KeyId: keyArn, NumberOfBytes: 32, EncryptionContext: ctx }))).CiphertextBlob;
 
     expect((await cli('kms', 'put-policy', '--key', keyArn, '--no-platform')).out).toMatch(/no platform access/);
     await expect(platform().send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: ctx }))).rejects.toThrow(/not authorized/);
 
-    await cli('kms', 'put-policy', '--key', keyArn, '--allow-org', 'org-1');
+    await cli('kms', 'put-policy', '--key', keyArn, '--allow-org', ORG_1);
     await platform().send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: ctx }));
 
     const dir = tempDir('localkms-cli-policy-');
@@ -183,6 +186,7 @@ describe('errors: one line on stderr, non-zero exit', () => {
     [['kms', 'disable-key', '--key', '00000000-0000-4000-8000-000000000000'], /^convault: --account is required/],
     [['kms', 'schedule-deletion', '--key', `arn:aws:kms:us-east-1:${CUSTOMER}:key/00000000-0000-4000-8000-000000000000`, '--days', 'soon'], /whole number/],
     [['kms', 'put-policy', '--key', `arn:aws:kms:us-east-1:${CUSTOMER}:key/00000000-0000-4000-8000-000000000000`], /exactly one of --allow-org/],
+    [['kms', 'create-key', '--account', CUSTOMER, '--allow-org', 'acme'], /--allow-org "acme" is not an organization id \(a UUID/],
     [['kms', 'put-policy', '--key', `arn:aws:kms:us-east-1:${CUSTOMER}:key/00000000-0000-4000-8000-000000000000`, '--file', '/nonexistent.json'], /cannot read/],
   ])('%j', async (args, message) => {
     const run = await cli(...args);
@@ -198,7 +202,9 @@ describe('errors: one line on stderr, non-zero exit', () => {
     try {
       const run = await cli('kms', 'describe-key', '--key', `arn:aws:kms:us-east-1:${CUSTOMER}:alias/x`);
       expect(run.exitCode).toBe(1);
-      expect(run.err).toMatch(/cannot reach a KMS at http:\/\/127\.0\.0\.1:9; start one with `convault kms serve`/);
+      expect(run.err).toMatch(/cannot reach a KMS at http:\/\/127\.0\.0\.1:9 \(CONVAULT_KMS_ENDPOINT\)\. Start the server/);
+      // Every way to point the CLI at a running KMS is named.
+      for (const way of ['CONVAULT_DATA_DIR', 'local-kms.json', 'PORT', 'CONVAULT_LOCAL_KMS_PORT', 'CONVAULT_KMS_ENDPOINT']) expect(run.err).toContain(way);
     } finally {
       process.env.CONVAULT_KMS_ENDPOINT = url;
     }

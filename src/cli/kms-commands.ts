@@ -16,6 +16,7 @@ import {
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config.js';
 import { createKmsClient } from '../kms/client-factory.js';
+import { forgetLocalKmsUrl, kmsAddressForCli, recordLocalKmsUrl, unreachableKmsMessage } from '../kms/local-kms-address.js';
 import { customerKeyPolicy } from '../kms/key-policy.js';
 import { resolveLocalKmsAdminSecret, resolveLocalKmsRootKey, startLocalKms, type LocalKms } from '../localkms/index.js';
 import { openDatabase } from '../store/database.js';
@@ -24,9 +25,9 @@ import { credentialsForAccount, issueCredentials } from './local-kms-credentials
 /**
  * `convault kms …`: run the local KMS alone (`serve`), or play the customer who owns a key — create
  * it with a policy for the platform, disable, schedule deletion, retarget its alias, change its
- * policy. Every command but `serve` talks to a running KMS through the AWS SDK (CONVAULT_KMS_ENDPOINT,
- * or the local KMS on CONVAULT_LOCAL_KMS_PORT), signing with the key owner's access key
- * (see local-kms-credentials.ts); `credentials` prints that key.
+ * policy. Every command but `serve` talks to a running KMS through the AWS SDK (see kmsAddressForCli:
+ * CONVAULT_KMS_ENDPOINT, PORT / CONVAULT_LOCAL_KMS_PORT, or the URL the server recorded in its data
+ * dir), signing with the key owner's access key (see local-kms-credentials.ts); `credentials` prints that key.
  *
  * Output and errors go through commander's output configuration, and failures through
  * `command.error()`, so a caller can capture them and override the exit (tests do).
@@ -74,7 +75,7 @@ export function registerKmsCommands(program: Command): void {
       await run(cmd, async () => {
         if (!/^\d{12}$/.test(opts.account)) throw new UserError(`--account must be a 12-digit AWS account id, not ${opts.account}`);
         const config = loadConfig();
-        const endpoint = config.kms.endpoint ?? `http://127.0.0.1:${config.kms.localPort}`;
+        const endpoint = kmsAddressForCli(config).endpoint;
         const key = await issueCredentials({ account: opts.account, dataDir: config.dataDir, endpoint });
         print(cmd, opts, key, () => `AWS_ACCESS_KEY_ID=${key.accessKeyId}\nAWS_SECRET_ACCESS_KEY=${key.secretAccessKey}`);
       });
@@ -91,6 +92,7 @@ export function registerKmsCommands(program: Command): void {
     false,
   ).action(async (opts: ClientOptions & { account: string; alias?: string; allowOrg: string[]; description: string }, cmd: Command) => {
     await withClient(cmd, opts, undefined, async ({ client, config, account, region }) => {
+      checkOrgIds(opts.allowOrg);
       if (opts.alias) {
         // Refuse before creating a key the alias could then not name.
         const existing = await client.send(new DescribeKeyCommand({ KeyId: opts.alias })).catch((err: Error) => {
@@ -179,6 +181,7 @@ export function registerKmsCommands(program: Command): void {
       await withClient(cmd, opts, opts.key, async ({ client, config, account }) => {
         const chosen = [opts.allowOrg.length > 0, opts.file !== undefined, opts.platform === false].filter(Boolean).length;
         if (chosen !== 1) throw new UserError('give exactly one of --allow-org <orgId>…, --file <policy.json> or --no-platform');
+        checkOrgIds(opts.allowOrg);
         let policy: string;
         let summary: string;
         if (opts.file !== undefined) {
@@ -254,11 +257,13 @@ export async function serveLocalKms(
     writeErr(cmd, `warning: the local KMS is reachable beyond this machine (${host}); its traffic is plain HTTP\n`);
   }
   database.setLogger({ warn: (obj, msg) => writeErr(cmd, `${msg} ${JSON.stringify(obj)}\n`) });
+  recordLocalKmsUrl(config.dataDir, kms.url);
   writeOut(cmd, `local KMS serving at ${kms.url} (keys in ${database.location}); stop with Ctrl-C\n`);
   return {
     kms,
     location: database.location,
     async close() {
+      forgetLocalKmsUrl(config.dataDir, kms.url);
       await kms.close();
       await database.close();
     },
@@ -271,6 +276,16 @@ class UserError extends Error {}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** Organization ids are UUIDs (GET /api/v2/organizations/me → id): anything else in a key policy would grant nothing. */
+const ORG_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function checkOrgIds(orgIds: readonly string[]): void {
+  const bad = orgIds.find((id) => !ORG_ID.test(id));
+  if (bad !== undefined) {
+    throw new UserError(`--allow-org ${JSON.stringify(bad)} is not an organization id (a UUID, as GET /api/v2/organizations/me returns as id)`);
+  }
 }
 
 function withClientOptions(cmd: Command, accountOptional: boolean): Command {
@@ -325,19 +340,21 @@ async function withClient(cmd: Command, opts: ClientOptions, keyRef: string | un
     if (!account) throw new UserError('--account is required (the 12-digit account that owns the key) unless the key is given as an ARN');
     if (!/^\d{12}$/.test(account)) throw new UserError(`--account must be a 12-digit AWS account id, not ${account}`);
     const region = opts.region ?? fromArn?.[1] ?? config.kms.region;
-    const endpoint = config.kms.endpoint ?? `http://127.0.0.1:${config.kms.localPort}`;
-    const credentials = await credentialsForAccount({ account, dataDir: config.dataDir, endpoint });
-    const client = createKmsClient({ endpoint, region, credentials, maxAttempts: 2 });
+    const address = kmsAddressForCli(config);
+    const endpoint = address.endpoint;
+    let client: ReturnType<typeof createKmsClient> | undefined;
     try {
+      const credentials = await credentialsForAccount({ account, dataDir: config.dataDir, endpoint });
+      client = createKmsClient({ endpoint, region, credentials, maxAttempts: 2 });
       await action({ client, config, account, region, endpoint });
     } catch (err) {
       const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
       if (code === 'ECONNREFUSED') {
-        throw new UserError(`cannot reach a KMS at ${endpoint}; start one with \`convault kms serve\` (or \`convault serve\`), or set CONVAULT_KMS_ENDPOINT`);
+        throw new UserError(unreachableKmsMessage(address, config.dataDir));
       }
       throw err;
     } finally {
-      client.destroy();
+      client?.destroy();
     }
   });
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
+import { kmsAddressForCli } from '../kms/local-kms-address.js';
 import { ensurePlatformKey } from '../kms/platform-key.js';
 import { platformKmsClients } from '../server/kms-setup.js';
 import { openConvaultDatabase } from '../server/runtime.js';
@@ -34,7 +35,7 @@ export function registerRewrapCommand(program: Command): void {
         const database = await openConvaultDatabase(config);
         // On the embedded local KMS of a server on this data dir, the platform's issued key (operator
         // access); on a configured endpoint, the SDK's default chain, as the server itself does.
-        const endpoint = config.kms.endpoint ?? `http://127.0.0.1:${config.kms.localPort}`;
+        const endpoint = kmsAddressForCli(config).endpoint;
         const platformKey = config.kms.endpoint
           ? undefined
           : () => credentialsForAccount({ account: config.kms.platformAccountId, dataDir: config.dataDir, endpoint });
@@ -78,8 +79,8 @@ export function registerRewrapCommand(program: Command): void {
           await progress.stop(final);
           await rewrap.stop();
           if (opts.json) process.stdout.write(JSON.stringify(final) + '\n');
-          else process.stdout.write(`Rewrap job ${final.id} ${final.state}: ${final.done}/${final.total ?? 0} data keys rewrapped, ${final.failed} failed.\n`);
-          for (const e of final.errors) process.stderr.write(`  data key ${e.dataKeyId} under ${e.keyArn}: ${e.reason}\n`);
+          else process.stdout.write(`Rewrap job ${final.id} ${final.state}: ${final.done} of ${final.total ?? 0} data keys rewrapped, ${final.failed} failed.\n`);
+          for (const line of errorGroupLines(final)) process.stderr.write(`${line}\n`);
           if (final.state !== 'succeeded') process.exitCode = 1;
         } finally {
           for (const client of kms.clients.values()) client.destroy();
@@ -89,19 +90,39 @@ export function registerRewrapCommand(program: Command): void {
     );
 }
 
-/** done/total, rate and ETA on stderr: a redrawn bar on a terminal, a line a second otherwise. */
+/** The failures, one paragraph per reason: how many, which key, what to do, and the first data key ids. */
+export function errorGroupLines(job: JobModel): string[] {
+  const lines: string[] = [];
+  for (const g of job.errorGroups) {
+    const what = g.count > 0 ? `${g.count} data key${g.count === 1 ? '' : 's'} failed${g.awsError ? ` (${g.awsError})` : ''}` : 'the job failed';
+    lines.push(`  ${what}: ${g.reason}`);
+    if (g.dataKeyIds.length > 0) {
+      const more = g.count - g.dataKeyIds.length;
+      lines.push(`    data keys: ${g.dataKeyIds.join(', ')}${more > 0 ? ` and ${more} more (all: GET /api/v2/jobs/${job.id}/errors)` : ''}`);
+    }
+  }
+  return lines;
+}
+
+/**
+ * Progress on stderr: a redrawn bar on a terminal, a line a second otherwise. `#` is rewrapped,
+ * `x` failed, `.` still to do — so a job whose keys all failed never looks complete.
+ */
 function showProgress(read: () => Promise<JobModel>) {
   const started = Date.now();
   const tty = process.stderr.isTTY;
   const draw = (job: JobModel, final = false) => {
     const total = job.total ?? 0;
-    const done = job.done + job.failed;
     const seconds = Math.max(0.001, (Date.now() - started) / 1000);
     const rate = job.done / seconds;
-    const eta = rate > 0 ? Math.ceil((total - done) / rate) : 0;
+    const left = Math.max(0, total - job.done - job.failed);
+    const eta = rate > 0 ? Math.ceil(left / rate) : 0;
     const width = 30;
-    const filled = total > 0 ? Math.round((done / total) * width) : final ? width : 0;
-    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${total ? Math.floor((done / total) * 100) : 100}%  ${rate.toFixed(0)} keys/s  ETA ${eta}s`;
+    const ok = total > 0 ? Math.round((job.done / total) * width) : 0;
+    const bad = total > 0 ? Math.min(width - ok, Math.round((job.failed / total) * width)) : 0;
+    const bar = `[${'#'.repeat(ok)}${'x'.repeat(bad)}${'.'.repeat(width - ok - bad)}]`;
+    const counts = total === 0 && job.total !== null ? 'nothing to rewrap' : `${job.done}/${total} rewrapped, ${job.failed} failed`;
+    const line = `${bar} ${counts}  ${rate.toFixed(0)} keys/s${final ? '' : `  ETA ${eta}s`}`;
     process.stderr.write(tty ? `\r${line}` + (final ? '\n' : '') : `${line}\n`);
   };
   const timer = setInterval(() => void read().then((j) => draw(j), () => undefined), tty ? 200 : 1000);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
+import { LOCAL_KMS_RECORD } from '../kms/local-kms-address.js';
 import { startRuntime } from '../server/runtime.js';
 import { runCommand } from './run-command.js';
 
@@ -20,6 +21,9 @@ export function registerServeCommand(program: Command): void {
           `  Admin UI:  ${runtime.url}/  (sign in with the admin token)`,
           `  API docs:  ${runtime.url}/docs`,
           `  Database:  ${runtime.database.dialect} (${runtime.database.location})`,
+          runtime.kms.localKms
+            ? `  Local KMS: ${runtime.kms.localKms.url}  (./convault kms … and ./convault rewrap find it through ${LOCAL_KMS_RECORD} in the data dir)`
+            : `  KMS:       ${runtime.kms.endpoint}`,
         ];
         if (runtime.bootstrap.created && config.bootstrapToken !== undefined) {
           // The operator chose it: it is already where they keep it, so it is not echoed to logs.

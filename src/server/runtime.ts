@@ -9,6 +9,7 @@ import { createKeyConfigService } from '../services/keyconfig/keyconfig-service.
 import { createKeyHealthDal } from '../services/key-health/key-health-dal.js';
 import { createKeyHealthService } from '../services/key-health/key-health-service.js';
 import { webhookSettings } from '../services/key-health/webhook-config.js';
+import { forgetLocalKmsUrl, recordLocalKmsUrl } from '../kms/local-kms-address.js';
 import { createLifecycleDal } from '../services/lifecycle/lifecycle-dal.js';
 import { createLifecycleService } from '../services/lifecycle/lifecycle-service.js';
 import { createRewrapService } from '../services/lifecycle/rewrap-service.js';
@@ -31,6 +32,7 @@ import type { Database } from '../store/schema.js';
 import { VERSION } from '../version.js';
 import { buildApp, type AppServices } from './app.js';
 import { setupKms, type KmsSetup } from './kms-setup.js';
+import { databaseFailure, ensureWritableDataDir, listenFailure, localKmsListenFailure, startupStep } from './startup-failures.js';
 import { keyConfigSettings, rewrapSettings } from './service-settings.js';
 
 /** The composition root: opens the store, wires every service once, and serves HTTP. */
@@ -47,21 +49,43 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/** Opens and migrates the database; failing to reach or write it is one line naming DATABASE_URL or CONVAULT_DATA_DIR. */
 export async function openConvaultDatabase(config: Config): Promise<DatabaseHandle<Database>> {
-  const database = await openDatabase<Database>({
-    url: config.databaseUrl,
-    dataDir: config.dataDir,
-    busyTimeoutMs: config.sqliteBusyTimeoutMs,
-    sqliteSynchronous: config.sqliteSynchronous,
-  });
-  await runMigrations(database.db, database.dialect, convaultMigrations);
+  const explain = (err: unknown) => databaseFailure(err, config);
+  const database = await startupStep(
+    () =>
+      openDatabase<Database>({
+        url: config.databaseUrl,
+        dataDir: config.dataDir,
+        busyTimeoutMs: config.sqliteBusyTimeoutMs,
+        sqliteSynchronous: config.sqliteSynchronous,
+      }),
+    explain,
+  );
+  try {
+    await startupStep(() => runMigrations(database.db, database.dialect, convaultMigrations), explain);
+  } catch (err) {
+    await database.close().catch(() => undefined);
+    throw err;
+  }
   return database;
 }
 
 export async function startRuntime(config: Config): Promise<Runtime> {
   // A key health webhook URL without a secret is refused before anything starts.
   const webhook = webhookSettings(config.webhook);
+  // The admin token and the local KMS root key are written to the data dir even with PostgreSQL.
+  ensureWritableDataDir(config.dataDir);
   const database = await openConvaultDatabase(config);
+  try {
+    return await startServices(config, database, webhook);
+  } catch (err) {
+    await database.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startServices(config: Config, database: DatabaseHandle<Database>, webhook: ReturnType<typeof webhookSettings>): Promise<Runtime> {
   const { db } = database;
   const orgDal = createOrgDal(db);
   // SQLite: concurrent writes share one transaction and one commit (src/store/group-commit.ts).
@@ -72,7 +96,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const tokens = createTokenService({ db, audit, platformOrgId });
   const orgs = createOrgService({ orgDal });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
-  const kms = await setupKms(config, database);
+  const kms = await startupStep(() => setupKms(config, database), (err) => localKmsListenFailure(err, config));
   const demoKeyAliasArn = bootstrap.orgId ? await kms.ensureDemoKey(bootstrap.orgId) : undefined;
   const keyConfigDal = createKeyConfigDal(db);
   const keyConfigs = createKeyConfigService({
@@ -82,11 +106,38 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     testLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
     platformKeyArn: kms.platformKeyArn,
     settings: keyConfigSettings(config),
+    // A passing Save ran the Test on the key: health is ok from there (keyHealth is wired below).
+    onSaved: (row) => keyHealth.afterSave(row),
+  });
+
+  // Key health: background probes of every customer key, one node at a time (docs/KEY_HEALTH.md).
+  const keyHealth = createKeyHealthService({
+    dal: createKeyHealthDal(db),
+    keyConfigDal,
+    keyConfigs,
+    gateway: kms.gateway,
+    audit,
+    probeLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
+    ...(webhook ? { webhook } : {}),
+    settings: {
+      intervalMs: config.keyProbeIntervalSeconds * 1000,
+      platformKeyArn: kms.platformKeyArn,
+      platformAccountId: config.kms.platformAccountId,
+      encryptionContextKey: config.kms.encryptionContextKey,
+      allowedRegions: config.kms.allowedRegions,
+      defaultRegion: config.kms.region,
+    },
+    log: {
+      info: (obj, msg) => app.log.info(obj, msg),
+      warn: (obj, msg) => app.log.warn(obj, msg),
+      error: (obj, msg) => app.log.error(obj, msg),
+    },
   });
 
   // Customer secured data and Encrypt/Decrypt Data (src/services/secured-data, src/services/encryption).
   const keyErrorSettings = { platformAccountId: config.kms.platformAccountId, encryptionContextKey: config.kms.encryptionContextKey, defaultRegion: config.kms.region };
-  const keyErrors = createKeyErrorRecorder({ keyConfigs });
+  // Real traffic moves key health at once (a failure, or the recovery after one), not only probes.
+  const keyErrors = createKeyErrorRecorder({ keyConfigs, health: keyHealth });
   const cacheMaxAgeMs = config.dataKeys.cacheMaxAgeSeconds * 1000;
   const securedData = createSecuredDataService({
     dal: createSecuredDataDal(db, database.dialect, groupCommit),
@@ -118,30 +169,6 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   });
   const lifecycle = createLifecycleService({ dal: lifecycleDal, keyConfigDal, keyConfigs, orgDal, gateway: kms.gateway, audit, forgetDataKeys });
 
-  // Key health: background probes of every customer key, one node at a time (docs/KEY_HEALTH.md).
-  const keyHealth = createKeyHealthService({
-    dal: createKeyHealthDal(db),
-    keyConfigDal,
-    keyConfigs,
-    gateway: kms.gateway,
-    audit,
-    probeLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
-    ...(webhook ? { webhook } : {}),
-    settings: {
-      intervalMs: config.keyProbeIntervalSeconds * 1000,
-      platformKeyArn: kms.platformKeyArn,
-      platformAccountId: config.kms.platformAccountId,
-      encryptionContextKey: config.kms.encryptionContextKey,
-      allowedRegions: config.kms.allowedRegions,
-      defaultRegion: config.kms.region,
-    },
-    log: {
-      info: (obj, msg) => app.log.info(obj, msg),
-      warn: (obj, msg) => app.log.warn(obj, msg),
-      error: (obj, msg) => app.log.error(obj, msg),
-    },
-  });
-
   // The audit sealer chains appended events in batches, one node at a time (docs/AUDIT.md).
   const auditSealer = createAuditSealer({
     db,
@@ -164,7 +191,17 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     },
   });
   database.setLogger({ warn: (obj, msg) => app.log.warn(obj, msg) });
-  const address = await app.listen({ port: config.port, host: config.host });
+  let address: string;
+  try {
+    address = await startupStep(() => app.listen({ port: config.port, host: config.host }), (err) => listenFailure(err, config));
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    await kms.close().catch(() => undefined);
+    throw err;
+  }
+  // Only a server that is up tells the CLI where its local KMS is (a failed second start must not
+  // overwrite the record of the one that runs).
+  if (kms.localKms) recordLocalKmsUrl(config.dataDir, kms.localKms.url);
   const port = (app.server.address() as { port: number }).port;
   const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
   app.log.debug({ address }, 'listening');
@@ -198,6 +235,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
       await auditSealer.sealPending().catch(() => undefined);
       await auditSealer.stop();
       securedData.clearCaches();
+      if (kms.localKms) forgetLocalKmsUrl(config.dataDir, kms.localKms.url);
       await kms.close();
       await database.close();
     },

@@ -25,12 +25,13 @@ export interface ServeProcess {
 }
 
 /** Starts `convault serve` as a real process and waits until it prints its URL. */
-export async function spawnServe(env: Record<string, string>, timeoutMs = 30_000): Promise<ServeProcess> {
+export async function spawnServe(env: Record<string, string>, timeoutMs = 30_000, cwd?: string): Promise<ServeProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const kmsPort = env.CONVAULT_LOCAL_KMS_PORT ? Number(env.CONVAULT_LOCAL_KMS_PORT) : await freePort();
   const proc = spawn(process.execPath, [CLI, 'serve'], {
     env: { ...cleanEnv(), HOST: '127.0.0.1', LOG_LEVEL: 'warn', PORT: String(port), CONVAULT_LOCAL_KMS_PORT: String(kmsPort), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(cwd ? { cwd } : {}),
   });
   let out = '';
   let err = '';
@@ -69,8 +70,10 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function runCli(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<CliResult> {
-  const proc = spawn(process.execPath, [CLI, ...args], { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the CLI (`node dist/src/cli/main.js`, or `opts.command` such as the checkout's ./convault wrapper). */
+export async function runCli(args: string[], env: Record<string, string>, timeoutMs = 60_000, opts: { cwd?: string; command?: string } = {}): Promise<CliResult> {
+  const [file, prefix] = opts.command ? [opts.command, []] : [process.execPath, [CLI]];
+  const proc = spawn(file, [...prefix, ...args], { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d) => (stdout += d));

@@ -304,7 +304,7 @@ describe('Admin UI: the Encryption Keys page in a real browser', () => {
     expect(read.body.data.card).toBe('4111111111111111');
 
     // The health probe, on demand: the new key answers the round trip.
-    await page.getByRole('button', { name: 'Check key health now' }).click();
+    await page.getByRole('button', { name: /^Check now/ }).click();
     await summaryField(page, 'health').getByText('Healthy').waitFor();
 
     expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
@@ -380,6 +380,19 @@ describe('Admin UI: the Encryption Keys page in a real browser', () => {
     await page.getByRole('heading', { name: 'Key usage' }).waitFor();
     await page.locator('tr[data-key-arn]').first().waitFor();
     expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
+    // Key usage: every key's Status is on screen, inside the viewport, without scrolling the table sideways.
+    const statusCells = page.locator('tr[data-key-arn] td[data-label="Status"]');
+    expect(await statusCells.count()).toBeGreaterThanOrEqual(2);
+    for (const cell of await statusCells.all()) {
+      await cell.scrollIntoViewIfNeeded();
+      expect(await cell.isVisible()).toBe(true);
+      expect(await cell.innerText()).toMatch(/^(Current|In use|Safe to retire|Unusable)/);
+      const box = (await cell.boundingBox())!;
+      expect(box.x).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width).toBeLessThanOrEqual(PHONE.width);
+    }
+    const usageWrap = page.locator('.table-wrap').filter({ has: page.locator('.usage-table') });
+    expect(await usageWrap.evaluate((el: any) => el.scrollWidth - el.clientWidth)).toBeLessThanOrEqual(0);
     await phone.screenshot('10-phone-conversations');
 
     await page.getByRole('button', { name: 'Edit' }).click();

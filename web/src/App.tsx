@@ -23,9 +23,13 @@ export function App() {
   /** Checks the token against the server; resolves with a sentence when it cannot be used. */
   const signIn = useCallback(
     async (token: string): Promise<string | undefined> => {
+      // A token refused at sign-in is a typo, not an ended session: the form says so itself.
+      let signedIn = false;
       const api = createApiClient({
         token,
-        onUnauthorized: () => signOut('Your session ended: the token is no longer valid. Sign in again.'),
+        onUnauthorized: () => {
+          if (signedIn) signOut('Your session ended: the token is no longer valid. Sign in again.');
+        },
       });
       try {
         const org = await api.me();
@@ -37,6 +41,7 @@ export function App() {
           },
         );
         storeToken(token);
+        signedIn = true;
         setState({ status: 'signed-in', session: { api, org, permissions } });
         return undefined;
       } catch (err) {

@@ -31,3 +31,8 @@ export function stepLabel(step: string): string {
 export function typeLabel(type: string): string {
   return type === 'KmsSymmetric' ? 'AWS KMS Symmetric' : type === 'None' ? 'None (platform-managed key)' : type;
 }
+
+/** Server messages point API users at GET …/keypolicy; on this page the Key policy panel below shows it. */
+export function forThisPage(message: string): string {
+  return message.replace(/GET \/api\/v2\/conversations\/keyconfigurations\/keypolicy/g, 'the Key policy panel below');
+}

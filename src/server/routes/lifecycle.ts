@@ -14,6 +14,16 @@ export interface LifecycleRouteDeps {
 const err = { $ref: 'ErrorBody#' };
 const errors = { 400: err, 401: err, 403: err, 404: err };
 const idParam = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 100 } } } as const;
+const errorGroup = {
+  type: 'object',
+  properties: {
+    keyArn: { type: 'string' },
+    awsError: { type: 'string' },
+    reason: { type: 'string' },
+    count: { type: 'integer' },
+    dataKeyIds: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
 const jobModel = {
   type: 'object',
   properties: {
@@ -24,6 +34,7 @@ const jobModel = {
     total: { type: ['integer', 'null'] },
     failed: { type: 'integer' },
     errors: { type: 'array', items: { type: 'object', additionalProperties: true } },
+    errorGroups: { type: 'array', items: errorGroup },
     targetKeyId: { type: 'string' },
     targetKeyArn: { type: 'string' },
     createdAt: { type: 'string' },
@@ -63,6 +74,8 @@ export async function lifecycleRoutes(app: FastifyInstance, { auth, lifecycle, r
                     oldest: { type: ['string', 'null'] },
                     newest: { type: ['string', 'null'] },
                     safeToRetire: { type: 'boolean' },
+                    status: { type: 'string', enum: ['Current', 'InUse', 'SafeToRetire', 'Unusable'] },
+                    problem: { type: 'string' },
                   },
                 },
               },
@@ -112,6 +125,22 @@ export async function lifecycleRoutes(app: FastifyInstance, { auth, lifecycle, r
     '/api/v2/jobs/:jobId',
     { preHandler: view, schema: { tags: ['jobs'], summary: 'A background job and its progress', params: jobParam, response: { 200: jobModel, ...errors } } },
     async (request) => rewrap.get(callerOf(request), request.params.jobId),
+  );
+  app.get<{ Params: { jobId: string } }>(
+    '/api/v2/jobs/:jobId/errors',
+    {
+      preHandler: view,
+      schema: {
+        tags: ['jobs'],
+        summary: 'Every failure of a job, grouped by reason, with all the data key ids it kept',
+        params: jobParam,
+        response: {
+          200: { type: 'object', properties: { jobId: { type: 'string' }, failed: { type: 'integer' }, entities: { type: 'array', items: errorGroup } } },
+          ...errors,
+        },
+      },
+    },
+    async (request) => rewrap.errors(callerOf(request), request.params.jobId),
   );
   app.delete<{ Params: { jobId: string } }>(
     '/api/v2/jobs/:jobId',

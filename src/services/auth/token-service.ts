@@ -6,7 +6,7 @@ import type { AuditEventInput } from '../audit/types.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import { parseInstant } from '../instant.js';
 import { createOrgDal } from '../orgs/org-dal.js';
-import { isPermission, PLATFORM_PERMISSIONS, type Permission } from './permissions.js';
+import { isPermission, PLATFORM_PERMISSIONS, unknownPermissionsMessage, type Permission } from './permissions.js';
 import { validatePrincipalName } from './principal-name.js';
 import { createTokenDal, type TokenListRow } from './token-dal.js';
 import { generateToken, hashToken, tokenDisplayPrefix } from './token-format.js';
@@ -92,7 +92,7 @@ export function createTokenService({ db, audit, platformOrgId, clock = Date.now 
 
   async function checkGrant(actor: TokenActor, orgId: string, permissions: string[]): Promise<Permission[]> {
     const unknown = permissions.filter((p) => !isPermission(p));
-    if (unknown.length) throw badRequest(`Unknown permission(s): ${unknown.join(', ')}.`, { field: 'permissions', unknown });
+    if (unknown.length) throw badRequest(unknownPermissionsMessage(unknown), { field: 'permissions', unknown });
     if (permissions.length === 0) throw badRequest('At least one permission is required.', { field: 'permissions' });
     const wanted = [...new Set(permissions)] as Permission[];
     const platformOnly = wanted.filter((p) => PLATFORM_PERMISSIONS.has(p));

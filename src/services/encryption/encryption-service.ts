@@ -86,7 +86,7 @@ export function createEncryptionService(deps: EncryptionServiceDeps) {
   async function run<T>(orgId: string, key: ActiveKey, operation: 'encrypt' | 'decrypt', fn: () => Promise<T>): Promise<T> {
     const { log, result, error } = await withKmsCallLog(fn);
     if (error === undefined) {
-      if (log.calls > 0) await deps.keyErrors?.success(orgId);
+      if (log.calls > 0) await deps.keyErrors?.success(orgId, key.keyId);
       return result as T;
     }
     if (error instanceof ForeignMessageError) {

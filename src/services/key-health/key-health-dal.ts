@@ -85,6 +85,11 @@ export function createKeyHealthDal(db: Kysely<Database>) {
       return Number(res.numUpdatedRows) === 1;
     },
 
+    /** Moves the organization's next probe (a passing Save has just checked the key: one interval from now). */
+    async reschedule(orgId: string, nextProbeAt: number): Promise<void> {
+      await db.updateTable('key_health').set({ next_probe_at: nextProbeAt }).where('org_id', '=', orgId).execute();
+    },
+
     /** Key ARNs that wrap live (not shredded) data keys of the organization, with how many each. */
     async protectedKeys(orgId: string): Promise<ProtectedKey[]> {
       const rows = await db

@@ -9,7 +9,8 @@ import type { KeyConfigDal } from '../keyconfig/keyconfig-dal.js';
 import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import type { KeyHealthDal } from './key-health-dal.js';
-import { mapLimit, probeOrgKeys, type ProbeSettings } from './probe.js';
+import type { KmsFailureKind } from '../../kms/kms-failure.js';
+import { mapLimit, probeOrgKeys, statusForFailure, summarizeKeys, type ProbeSettings } from './probe.js';
 import { silentLog, type HealthError, type HealthLog, type KeyHealth, type KeyHealthModel, type ProbeResult, type ProbeTrigger, type StoredHealthStatus, type TransitionPayload } from './types.js';
 import { createWebhookSender, type WebhookRetry, type WebhookSender } from './webhook.js';
 
@@ -233,6 +234,60 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
     }
   }
 
+  // ---- what a passing Save and real traffic tell without a probe -------------------------------------
+
+  const parseKeys = (row: KeyHealthTable | undefined): KeyHealth[] => (row?.keys ? (JSON.parse(row.keys) as KeyHealth[]) : []);
+
+  /** Stores what was observed through the same path as a probe (transition audited and sent once), unless nothing changed. */
+  async function storeObserved(config: KeyConfigurationsTable, before: KeyHealthTable | undefined, keys: KeyHealth[], trigger: ProbeTrigger): Promise<void> {
+    const result = summarizeKeys(keys);
+    if (before && before.status === result.status && before.keys === JSON.stringify(result.keys)) return;
+    await store(config, result, trigger);
+  }
+
+  /**
+   * A Save has just run the Test on the new key (GenerateDataKey and Decrypt under the org's
+   * context): the current key is ok. Other keys that still protect data keep what was known of them.
+   */
+  async function afterSave(config: KeyConfigurationsTable): Promise<void> {
+    if (config.type !== 'KmsSymmetric' || !config.key_arn) return;
+    const [row, protectedKeys] = await Promise.all([dal.find(config.org_id), dal.protectedKeys(config.org_id)]);
+    const live = new Map(protectedKeys.map((k) => [k.keyArn, k.dataKeys]));
+    const current: KeyHealth = { keyArn: config.key_arn, current: true, state: 'Enabled', status: 'ok', dataKeys: live.get(config.key_arn) ?? 0 };
+    const others = parseKeys(row)
+      .filter((k) => k.keyArn !== config.key_arn && live.has(k.keyArn))
+      .map((k) => ({ ...k, current: false, dataKeys: live.get(k.keyArn)! }));
+    await storeObserved(config, row, [current, ...others], 'save');
+    await dal.reschedule(config.org_id, clock() + nextPeriod());
+  }
+
+  /**
+   * Real use of a key succeeded (no failure) or failed: the key's entry takes the status a probe
+   * would give that failure, and the organization's status follows by the same summary.
+   */
+  async function observeTraffic(orgId: string, keyId: string, failure?: { kind: KmsFailureKind; error: HealthError }): Promise<void> {
+    const config = await deps.keyConfigDal.findByOrg(orgId);
+    if (!config || config.type !== 'KmsSymmetric') return;
+    const row = await dal.find(orgId);
+    const keys = parseKeys(row);
+    const isCurrent = keyId === config.url || keyId === config.key_arn;
+    const i = keys.findIndex((k) => (isCurrent ? k.current : k.keyArn === keyId));
+    if (!failure) {
+      // Only a known failure can recover; an unprobed key stays unknown until its probe.
+      if (i < 0 || keys[i]!.status === 'ok') return;
+      const { error: _error, ...rest } = keys[i]!;
+      keys[i] = { ...rest, state: 'Enabled', status: 'ok' };
+    } else {
+      const before: KeyHealth = i >= 0 ? keys[i]! : { keyArn: isCurrent ? config.key_arn ?? keyId : keyId, current: isCurrent, state: 'Unknown', status: 'ok', dataKeys: 0 };
+      const state = failure.kind === 'Disabled' ? 'Disabled' : failure.kind === 'InvalidState' && before.state === 'Enabled' ? 'Unknown' : before.state;
+      const entry: KeyHealth = { ...before, state, status: statusForFailure(failure.kind), error: isCurrent ? failure.error : { ...failure.error, keyArn: before.keyArn } };
+      if (i >= 0) keys[i] = entry;
+      else if (isCurrent) keys.unshift(entry);
+      else keys.push(entry);
+    }
+    await storeObserved(config, row, keys, 'traffic');
+  }
+
   // ---- the background schedule ---------------------------------------------------------------------
 
   /**
@@ -348,6 +403,18 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
       });
       return toHealthModel(row, config);
     },
+
+    /** After a successful create or Save of the configuration (its Test passed): health ok, next probe one interval on. */
+    async afterSave(config: KeyConfigurationsTable): Promise<void> {
+      try {
+        await afterSave(config);
+      } catch (err) {
+        log.warn({ orgId: config.org_id, err: (err as Error).message }, 'key health: could not record the saved key');
+      }
+    },
+
+    /** A KMS call of real traffic with the org's key `keyId` succeeded, or failed with `failure`. */
+    observeTraffic,
 
     /** Resolves once every queued webhook delivery is delivered or given up (tests). */
     async webhooksIdle(): Promise<void> {

@@ -54,8 +54,14 @@ export async function probeOrgKeys(input: ProbeInput): Promise<ProbeResult> {
   const { resolved, ...current } = await probeCurrentKey(input);
   const others = input.protectedKeys.filter((k) => k.keyArn !== current.keyArn);
   const otherResults = await mapLimit(others, 4, (key) => probeProtectedKey(input, key));
-  const keys = [current, ...otherResults];
+  return { ...summarizeKeys([current, ...otherResults]), ...(resolved ? { currentKeyArn: current.keyArn } : {}) };
+}
 
+/**
+ * The organization's status from the status of each key: the worst one, with the first error of
+ * that status. Probes, a passing Save and real traffic all go through it, so they cannot disagree.
+ */
+export function summarizeKeys(keys: KeyHealth[]): ProbeResult {
   const status = keys.reduce<HealthStatus>((worst, k) => (RANK[k.status] > RANK[worst] ? k.status : worst), 'ok');
   const lastError = status === 'ok' ? undefined : keys.find((k) => k.status === status && k.error)?.error;
   const deletionDates = keys.map((k) => (k.deletionDate ? Date.parse(k.deletionDate) : NaN)).filter((d) => Number.isFinite(d));
@@ -64,7 +70,6 @@ export async function probeOrgKeys(input: ProbeInput): Promise<ProbeResult> {
     ...(lastError ? { lastError } : {}),
     ...(deletionDates.length ? { deletionDate: Math.min(...deletionDates) } : {}),
     keys,
-    ...(resolved ? { currentKeyArn: current.keyArn } : {}),
   };
 }
 

@@ -54,7 +54,8 @@ export interface KeyHealthModel {
   keys?: KeyHealth[];
 }
 
-export type ProbeTrigger = 'schedule' | 'manual';
+/** What established a status: a probe (`schedule`, `manual`), a passing Save, or real use of the key (`traffic`). */
+export type ProbeTrigger = 'schedule' | 'manual' | 'save' | 'traffic';
 
 /** The body of the webhook POST for a status change. */
 export interface TransitionPayload {

@@ -18,6 +18,8 @@ const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 const ALIAS_NAME = /^[A-Za-z0-9/_-]{1,256}$/;
 
 const fail = (problem: string): AliasArnResult => ({ ok: false, message: `${problem} Use the form ${ALIAS_ARN_FORM}.` });
+/** For an ARN of the right form whose content is refused: the form would be no help. */
+const refuse = (problem: string): AliasArnResult => ({ ok: false, message: problem });
 
 /**
  * `platformAccountId`: the platform's own account. Its keys (the platform key among them) are never
@@ -37,7 +39,7 @@ export function parseAliasArn(input: unknown, allowedRegions: readonly string[],
   if (!region) return fail('The ARN has no region.');
   if (!REGION.test(region)) return fail(`"${region}" is not an AWS region.`);
   if (!allowedRegions.includes(region)) {
-    return fail(`Region ${region} is not allowed for this deployment (allowed: ${allowedRegions.join(', ')}).`);
+    return refuse(`Region ${region} is not allowed for this deployment: use a key in ${allowedRegions.length === 1 ? allowedRegions[0] : `one of ${allowedRegions.join(', ')}`}.`);
   }
   if (!/^\d{12}$/.test(accountId)) return fail(`The account id "${accountId}" must be 12 digits.`);
   if (platformAccountId !== undefined && accountId === platformAccountId) {

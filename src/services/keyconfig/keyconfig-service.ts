@@ -37,6 +37,8 @@ export interface KeyConfigServiceDeps {
   /** ARN of the platform's own key, which protects new data when the type is None. */
   platformKeyArn: string;
   settings: KeyConfigSettings;
+  /** Told after a create or Save commits (its Test passed): key health records the key as ok. */
+  onSaved?: (row: KeyConfigurationsTable) => Promise<void>;
   clock?: () => number;
 }
 
@@ -149,6 +151,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
       });
       if (!inserted) throw conflict('This organization already has a key configuration for conversations; update it with PUT instead.');
       activeCache.delete(caller.orgId);
+      await deps.onSaved?.(row);
       return toKeyConfigModel(row);
     },
 
@@ -191,6 +194,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
       });
       if (!saved) throw conflict('The key configuration was changed by someone else while saving; reload and try again.');
       activeCache.delete(caller.orgId);
+      await deps.onSaved?.(next);
       return toKeyConfigModel(next);
     },
 

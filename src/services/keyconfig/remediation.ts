@@ -7,10 +7,13 @@ export interface RemediationContext {
   keyId: string;
   region: string;
   accountId?: string;
+  /** What to do once the key is fixed (default "test again"; a rewrap says "rewrap again"). */
+  nextStep?: string;
 }
 
 /** The sentence that tells an admin what to change in AWS for a failed KMS call. */
 export function remediationFor(failure: KmsCallError, ctx: RemediationContext): string {
+  const next = ctx.nextStep ?? 'test again';
   switch (failure.kind) {
     case 'AccessDenied':
       return (
@@ -21,9 +24,9 @@ export function remediationFor(failure: KmsCallError, ctx: RemediationContext): 
     case 'NotFound':
       return `The alias or key ${ctx.keyId} does not exist in account ${ctx.accountId ?? '(see ARN)'}, region ${ctx.region}: create the alias (kms:CreateAlias) or correct the ARN.`;
     case 'Disabled':
-      return 'The KMS key is disabled: enable it in AWS KMS (kms:EnableKey), then test again.';
+      return `The KMS key is disabled: enable it in AWS KMS (kms:EnableKey), then ${next}.`;
     case 'InvalidState':
-      return 'The KMS key is pending deletion or not usable: cancel the deletion (kms:CancelKeyDeletion), enable the key, then test again.';
+      return `The KMS key is pending deletion or not usable: cancel the deletion (kms:CancelKeyDeletion), enable the key, then ${next}.`;
     case 'Throttled':
       return 'AWS KMS throttled the request: try again in a moment, or raise the KMS request quota of the key\'s account.';
     case 'Unreachable':

@@ -22,6 +22,16 @@ export function createLifecycleDal(db: Kysely<Database>) {
   const live = (orgId: string) =>
     db.selectFrom('org_data_keys').where('org_data_keys.org_id', '=', orgId).where('org_data_keys.shredded_at', 'is', null);
 
+  const latestJob = (orgId: string, type: JobsTable['type'], active: 'in' | 'not in') =>
+    db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('type', '=', type)
+      .where('state', active, ACTIVE_STATES)
+      .orderBy('created_at', 'desc')
+      .executeTakeFirst();
+
   return {
     /** Live data keys, conversations and values per wrapping key ARN: counted, not estimated. */
     async usageByKeyArn(orgId: string): Promise<KeyUsageCounts[]> {
@@ -139,15 +149,13 @@ export function createLifecycleDal(db: Kysely<Database>) {
     async findJob(orgId: string, id: string): Promise<JobsTable | undefined> {
       return db.selectFrom('jobs').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
     },
+    /** The organization's most recent job of a type that is queued or running. */
     async findActiveJob(orgId: string, type: JobsTable['type']): Promise<JobsTable | undefined> {
-      return db
-        .selectFrom('jobs')
-        .selectAll()
-        .where('org_id', '=', orgId)
-        .where('type', '=', type)
-        .where('state', 'in', ACTIVE_STATES)
-        .orderBy('created_at', 'desc')
-        .executeTakeFirst();
+      return latestJob(orgId, type, 'in');
+    },
+    /** The organization's most recent job of a type that has ended. */
+    async findLatestEndedJob(orgId: string, type: JobsTable['type']): Promise<JobsTable | undefined> {
+      return latestJob(orgId, type, 'not in');
     },
     /** Active jobs nobody holds (never started, or their node died and the lease ran out). */
     async listClaimableJobs(now: number): Promise<Array<Pick<JobsTable, 'id' | 'org_id'>>> {

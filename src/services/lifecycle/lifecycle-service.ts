@@ -5,6 +5,8 @@ import type { KmsGateway } from '../../kms/kms-gateway.js';
 import type { AuditRecorder, KeyConfigService } from '../keyconfig/keyconfig-service.js';
 import type { KeyConfigDal } from '../keyconfig/keyconfig-dal.js';
 import type { OrgDal } from '../orgs/org-dal.js';
+import { KmsCallError } from '../../kms/kms-failure.js';
+import { errorGroupsOf } from './job-model.js';
 import type { LifecycleDal } from './lifecycle-dal.js';
 
 export interface KeyUsageRow {
@@ -16,10 +18,17 @@ export interface KeyUsageRow {
   oldest: string | null;
   newest: string | null;
   safeToRetire: boolean;
+  /**
+   * Current: new data goes to it. SafeToRetire: nothing live depends on it. InUse: live data keys
+   * are wrapped by it. Unusable: live data keys are wrapped by it but KMS will not decrypt them
+   * (disabled, pending deletion, gone, or refused in the last rewrap): `problem` says why.
+   */
+  status: 'Current' | 'InUse' | 'SafeToRetire' | 'Unusable';
+  problem?: string;
 }
 
 export interface LifecycleServiceDeps {
-  dal: Pick<LifecycleDal, 'usageByKeyArn' | 'historicKeyArns' | 'shredWindow'>;
+  dal: Pick<LifecycleDal, 'usageByKeyArn' | 'historicKeyArns' | 'shredWindow' | 'findLatestEndedJob'>;
   keyConfigDal: Pick<KeyConfigDal, 'findById'>;
   keyConfigs: Pick<KeyConfigService, 'resolveActiveKey'>;
   orgDal: Pick<OrgDal, 'findOrganization'>;
@@ -53,6 +62,28 @@ export function createLifecycleService(deps: LifecycleServiceDeps) {
     }
   }
 
+  /**
+   * Why KMS will not decrypt the data keys an old key wraps, if it will not: DescribeKey says the
+   * key is not Enabled or gone; when the key policy denies DescribeKey, the last rewrap's refusals
+   * for that key tell. A KMS that does not answer now says nothing either way.
+   */
+  async function whyUnusable(keyArn: string, dataKeys: number, refusedByRewrap: ReturnType<typeof errorGroupsOf>): Promise<string | undefined> {
+    const protects = `It still wraps ${dataKeys} data key${dataKeys === 1 ? '' : 's'} that cannot be read now`;
+    try {
+      const state = (await deps.gateway.describeKey(keyArn)).KeyState ?? 'Enabled';
+      if (state === 'Enabled') return undefined;
+      return state === 'Disabled'
+        ? `${protects}: the key is Disabled. Enable it in AWS KMS (kms:EnableKey), then rewrap again.`
+        : `${protects}: the key is ${state}. Cancel the deletion (kms:CancelKeyDeletion) and enable it, then rewrap again; once it is deleted that data is lost.`;
+    } catch (err) {
+      if (!(err instanceof KmsCallError)) throw err;
+      if (err.kind === 'NotFound') return `${protects}: the key no longer exists in KMS.`;
+      if (err.kind !== 'AccessDenied') return undefined;
+      const refusal = refusedByRewrap.find((g) => g.keyArn === keyArn && g.awsError !== 'ThrottlingException');
+      return refusal ? `${protects}: the last rewrap was refused. ${refusal.reason}` : undefined;
+    }
+  }
+
   return {
     /** 404 unless the configuration id is the caller's organization's. */
     async assertConfiguration(caller: Caller, configId: string): Promise<void> {
@@ -67,18 +98,26 @@ export function createLifecycleService(deps: LifecycleServiceDeps) {
         deps.dal.historicKeyArns(caller.orgId),
         currentKeyArn(caller.orgId, config.key_arn),
       ]);
-      const rows = new Map<string, KeyUsageRow>();
-      const blank = (keyArn: string): KeyUsageRow => ({ keyArn, current: false, dataKeys: 0, conversations: 0, values: 0, oldest: null, newest: null, safeToRetire: false });
+      const rows = new Map<string, Omit<KeyUsageRow, 'status' | 'problem'>>();
+      const blank = (keyArn: string): Omit<KeyUsageRow, 'status' | 'problem'> => ({ keyArn, current: false, dataKeys: 0, conversations: 0, values: 0, oldest: null, newest: null, safeToRetire: false });
       for (const arn of [...historic, ...(current ? [current] : [])]) rows.set(arn, blank(arn));
       for (const c of counts) {
         rows.set(c.keyArn, { ...blank(c.keyArn), dataKeys: c.dataKeys, conversations: c.conversations, values: c.values, oldest: iso(c.oldest), newest: iso(c.newest) });
       }
-      const entities = [...rows.values()].map((r) => ({
-        ...r,
-        current: r.keyArn === current,
-        // Only a key nothing live depends on may go; the current key never counts as retirable.
-        safeToRetire: r.keyArn !== current && r.dataKeys === 0,
-      }));
+      const lastRewrap = await deps.dal.findLatestEndedJob(caller.orgId, 'rewrap');
+      const refusedByRewrap = lastRewrap ? errorGroupsOf(lastRewrap) : [];
+      const entities = await Promise.all(
+        [...rows.values()].map(async (r): Promise<KeyUsageRow> => {
+          const isCurrent = r.keyArn === current;
+          // Only a key nothing live depends on may go; the current key never counts as retirable.
+          const safeToRetire = !isCurrent && r.dataKeys === 0;
+          const base = { ...r, current: isCurrent, safeToRetire };
+          if (isCurrent) return { ...base, status: 'Current' };
+          if (safeToRetire) return { ...base, status: 'SafeToRetire' };
+          const problem = await whyUnusable(r.keyArn, r.dataKeys, refusedByRewrap);
+          return problem ? { ...base, status: 'Unusable', problem } : { ...base, status: 'InUse' };
+        }),
+      );
       entities.sort((a, b) => Number(b.current) - Number(a.current) || (b.newest ?? '').localeCompare(a.newest ?? ''));
       return { entities };
     },
@@ -100,7 +139,7 @@ export function createLifecycleService(deps: LifecycleServiceDeps) {
       const result = await deps.dal.shredWindow(caller.orgId, from, to, clock());
       deps.forgetDataKeys(result.ids);
       const summary = { from: new Date(from).toISOString(), to: new Date(to).toISOString(), dataKeys: result.ids.length, conversations: result.conversations, values: result.values };
-      await deps.audit.record({ orgId: caller.orgId, principal: caller.principalId, action: 'lifecycle.shred', target: configId, outcome: 'success', details: summary });
+      await deps.audit.record({ orgId: caller.orgId, principal: caller.principalId, action: 'lifecycle.shred', target: configId, outcome: 'success', details: { principalName: caller.principalName, ...summary } });
       return summary;
     },
   };

@@ -6,7 +6,7 @@ import { isStoreUnavailable } from '../../store/store-faults.js';
 import type { JobsTable } from '../../store/schema.js';
 import { remediationFor } from '../keyconfig/remediation.js';
 import type { AuditRecorder } from '../keyconfig/keyconfig-service.js';
-import type { JobError } from './job-model.js';
+import { MAX_IDS_PER_GROUP, groupKey, type JobErrorGroup } from './job-model.js';
 import type { LifecycleDal, RewrapCandidate } from './lifecycle-dal.js';
 
 export interface RewrapSettings {
@@ -30,7 +30,6 @@ export interface RewrapDeps {
   clock: () => number;
 }
 
-const MAX_ERRORS_KEPT = 100;
 const PROGRESS_MS = 250;
 
 /**
@@ -49,10 +48,11 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
   const total = job.total ?? remaining;
   let done = Math.max(0, total - remaining);
   let failed = 0;
-  const errors: JobError[] = [];
+  // Failures grouped by reason: a disabled old key fails every data key it wraps the same way.
+  const errorGroups = new Map<string, JobErrorGroup>();
   const rewrapped: string[] = [];
 
-  const progress = () => ({ done, failed, errors: JSON.stringify(errors) });
+  const progress = () => ({ done, failed, errors: JSON.stringify([...errorGroups.values()]) });
   let beat = await dal.heartbeat(orgId, job.id, deps.nodeId, { ...progress(), total, target_key_arn: targetArn }, clock() + settings.leaseMs);
 
   // ReEncrypt is one KMS call instead of two and the key never leaves KMS. The key-policy helper
@@ -90,21 +90,12 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
       if (isStoreUnavailable(err)) throw err;
       const failure = err instanceof KmsCallError ? err : classifyKmsError(err, 'Rewrap');
       failed++;
-      if (errors.length < MAX_ERRORS_KEPT) {
-        errors.push({
-          dataKeyId: row.id,
-          keyArn: row.key_arn,
-          awsError: failure.awsName,
-          reason: remediationFor(failure, {
-            orgId,
-            platformAccountId: settings.platformAccountId,
-            encryptionContextKey: row.context_key,
-            keyId: row.key_arn,
-            region: row.key_arn.split(':')[3] ?? settings.defaultRegion,
-            accountId: row.key_arn.split(':')[4],
-          }),
-        });
-      }
+      const reason = rewrapReason(failure, row, orgId, settings);
+      const key = groupKey({ keyArn: row.key_arn, awsError: failure.awsName, reason });
+      const group = errorGroups.get(key) ?? { keyArn: row.key_arn, awsError: failure.awsName, reason, count: 0, dataKeyIds: [] };
+      group.count++;
+      if (group.dataKeyIds.length < MAX_IDS_PER_GROUP) group.dataKeyIds.push(row.id);
+      errorGroups.set(key, group);
     }
   };
 
@@ -201,4 +192,19 @@ async function resolveTargetArn(gateway: RewrapDeps['gateway'], job: JobsTable, 
   }
   const probe = await gateway.encrypt(job.target_key_id, randomBytes(1), { [contextKey]: job.org_id });
   return probe.keyArn;
+}
+
+/** What to fix for a data key that could not be moved, ending with what to do next: rewrap again. */
+function rewrapReason(failure: KmsCallError, row: RewrapCandidate, orgId: string, settings: RewrapSettings): string {
+  const remediation = remediationFor(failure, {
+    orgId,
+    platformAccountId: settings.platformAccountId,
+    encryptionContextKey: row.context_key,
+    keyId: row.key_arn,
+    region: row.key_arn.split(':')[3] ?? settings.defaultRegion,
+    accountId: row.key_arn.split(':')[4],
+    nextStep: 'rewrap again',
+  });
+  const what = `Data keys under ${row.key_arn} could not be moved (${failure.awsName} on ${failure.operation}).`;
+  return /rewrap again/.test(remediation) ? `${what} ${remediation}` : `${what} ${remediation} Then rewrap again: those data keys stay under their old key until a rewrap moves them.`;
 }

@@ -3,7 +3,7 @@ import type { Caller } from '../auth/auth-service.js';
 import { notFound } from '../errors.js';
 import { isStoreUnavailable } from '../../store/store-faults.js';
 import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
-import { toJobModel, type JobModel } from './job-model.js';
+import { errorGroupsOf, toJobModel, type JobErrorGroup, type JobModel } from './job-model.js';
 import { runRewrapJob, type RewrapDeps } from './rewrap-job.js';
 
 export interface RewrapServiceDeps extends Omit<RewrapDeps, 'nodeId' | 'clock'> {
@@ -99,7 +99,7 @@ export function createRewrapService(deps: RewrapServiceDeps) {
         action: 'lifecycle.rewrap.started',
         target: row.id,
         outcome: 'success',
-        details: { targetKeyId: key.keyId, keyConfigurationType: key.type },
+        details: { principalName: caller.principalName, targetKeyId: key.keyId, keyConfigurationType: key.type },
       });
       void kick(caller.orgId, row.id);
       return toJobModel(row);
@@ -109,10 +109,16 @@ export function createRewrapService(deps: RewrapServiceDeps) {
       return toJobModel(await own(caller, jobId));
     },
 
+    /** Every failure of a job, grouped by reason, with all the data key ids the job kept. */
+    async errors(caller: Caller, jobId: string): Promise<{ jobId: string; failed: number; entities: JobErrorGroup[] }> {
+      const row = await own(caller, jobId);
+      return { jobId: row.id, failed: row.failed, entities: errorGroupsOf(row) };
+    },
+
     async cancel(caller: Caller, jobId: string): Promise<JobModel> {
       await own(caller, jobId);
       await deps.dal.requestCancel(caller.orgId, jobId, clock());
-      await deps.audit.record({ orgId: caller.orgId, principal: caller.principalId, action: 'lifecycle.rewrap.cancel', target: jobId, outcome: 'success' });
+      await deps.audit.record({ orgId: caller.orgId, principal: caller.principalId, action: 'lifecycle.rewrap.cancel', target: jobId, outcome: 'success', details: { principalName: caller.principalName } });
       return toJobModel(await own(caller, jobId));
     },
 

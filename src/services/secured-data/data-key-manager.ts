@@ -99,7 +99,7 @@ export function createDataKeyManager(deps: DataKeyManagerDeps) {
         }
         throw await keyFailure(orgId, row.key_arn, settings, deps.keyErrors, err);
       }
-      await deps.keyErrors?.success(orgId);
+      await deps.keyErrors?.success(orgId, row.key_arn);
       if (out.plaintext.length !== KEY_LENGTH) {
         out.plaintext.fill(0);
         throw dataIntegrityError('an org data key has the wrong length', { dataKeyId: row.id });

@@ -1,4 +1,4 @@
-import { KmsCallError } from '../../kms/kms-failure.js';
+import { KmsCallError, type KmsFailureKind } from '../../kms/kms-failure.js';
 import { regionOf } from '../../kms/kms-gateway.js';
 import { AppError } from '../errors.js';
 import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
@@ -51,15 +51,25 @@ export function lastErrorBody(err: AppError): Record<string, unknown> {
 
 export type KeyErrorRecorder = ReturnType<typeof createKeyErrorRecorder>;
 
+/** What key health needs to follow real use of a key (KeyHealthService.observeTraffic). */
+export interface KeyUseObserver {
+  observeTraffic(orgId: string, keyId: string, failure?: { kind: KmsFailureKind; error: HealthErrorBody }): Promise<void>;
+}
+
+type HealthErrorBody = { message: string; code: string; errorType?: string; awsError?: string };
+
 /**
- * Keeps the key configuration's lastError in step with real use of the key, cheaply: the database
- * is written only when the state of an organization changes (first failure, a different failure,
- * or the first success after a failure — and once per org per process, to clear an error another
- * node or an earlier run left). Successful requests served from caches cost nothing.
+ * Keeps the key configuration's lastError — and key health, when given — in step with real use of
+ * the key, cheaply: the database is written only when the state of an organization (of a key, for
+ * health) changes: first failure, a different failure, or the first success after a failure — and
+ * once per org (key) per process, to clear an error another node or an earlier run left.
+ * Successful requests served from caches cost nothing.
  */
-export function createKeyErrorRecorder(deps: { keyConfigs: Pick<KeyConfigService, 'recordLastError'> }) {
+export function createKeyErrorRecorder(deps: { keyConfigs: Pick<KeyConfigService, 'recordLastError'>; health?: KeyUseObserver }) {
   // orgId → signature of what the database holds as far as this process knows ('' = cleared).
   const recorded = new Map<string, string>();
+  // orgId|keyId → signature of the key's last outcome told to key health ('' = worked).
+  const told = new Map<string, string>();
 
   async function write(orgId: string, signature: string, body: Record<string, unknown> | null): Promise<void> {
     if (recorded.get(orgId) === signature) return;
@@ -72,15 +82,31 @@ export function createKeyErrorRecorder(deps: { keyConfigs: Pick<KeyConfigService
     }
   }
 
+  async function tell(orgId: string, keyId: string | undefined, signature: string, failure?: { kind: KmsFailureKind; error: HealthErrorBody }): Promise<void> {
+    if (!deps.health || keyId === undefined) return;
+    const at = `${orgId}|${keyId}`;
+    if (told.get(at) === signature) return;
+    told.set(at, signature);
+    try {
+      await deps.health.observeTraffic(orgId, keyId, failure);
+    } catch {
+      told.delete(at);
+    }
+  }
+
   return {
-    /** A KMS call for the org failed with this API error. */
-    async failure(orgId: string, err: AppError): Promise<void> {
+    /** A KMS call for the org failed with this API error (`kind`: the KMS failure behind it). */
+    async failure(orgId: string, err: AppError, kind?: KmsFailureKind): Promise<void> {
       const body = lastErrorBody(err);
-      await write(orgId, `${err.errorType}|${String(err.details?.awsError ?? '')}|${String(err.details?.keyId ?? '')}`, body);
+      const keyId = err.details?.keyId === undefined ? undefined : String(err.details.keyId);
+      const signature = `${err.errorType}|${String(err.details?.awsError ?? '')}|${keyId ?? ''}`;
+      await write(orgId, signature, body);
+      if (kind) await tell(orgId, keyId, signature, { kind, error: body as HealthErrorBody });
     },
-    /** A KMS call for the org succeeded. */
-    async success(orgId: string): Promise<void> {
+    /** A KMS call for the org with `keyId` (alias or key ARN) succeeded. */
+    async success(orgId: string, keyId?: string): Promise<void> {
       await write(orgId, '', null);
+      await tell(orgId, keyId, '');
     },
   };
 }
@@ -92,7 +118,7 @@ export function createKeyErrorRecorder(deps: { keyConfigs: Pick<KeyConfigService
 export async function keyFailure(orgId: string, keyId: string, settings: KeyErrorSettings, recorder: KeyErrorRecorder | undefined, err: unknown): Promise<unknown> {
   if (!(err instanceof KmsCallError)) return err;
   const appError = customerKeyError(err, orgId, keyId, settings);
-  await recorder?.failure(orgId, appError);
+  await recorder?.failure(orgId, appError, err.kind);
   return appError;
 }
 
@@ -110,6 +136,6 @@ export async function withKeyErrors<T>(
   } catch (err) {
     throw await keyFailure(orgId, keyId, settings, recorder, err);
   }
-  await recorder?.success(orgId);
+  await recorder?.success(orgId, keyId);
   return result;
 }

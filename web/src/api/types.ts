@@ -99,6 +99,10 @@ export interface KeyUsageRow {
   oldest?: string | null;
   newest?: string | null;
   safeToRetire: boolean;
+  /** Absent from servers before key usage statuses: derive it from current/safeToRetire. */
+  status?: 'Current' | 'InUse' | 'SafeToRetire' | 'Unusable';
+  /** Why an Unusable key's data cannot be read, and what to do. */
+  problem?: string;
 }
 
 export interface KeyUsage {
@@ -115,8 +119,19 @@ export interface Job {
   total: number;
   failed: number;
   errors: Array<Record<string, unknown> | string>;
+  /** The failures grouped by reason (absent from servers before grouping). */
+  errorGroups?: JobErrorGroup[];
   startedAt?: string | null;
   finishedAt?: string | null;
+}
+
+export interface JobErrorGroup {
+  keyArn: string;
+  awsError?: string;
+  reason: string;
+  count: number;
+  /** The first data key ids of the group; GET /api/v2/jobs/{id}/errors has them all. */
+  dataKeyIds: string[];
 }
 
 export type HealthStatus = 'ok' | 'degraded' | 'failed' | 'unknown';

@@ -1,5 +1,5 @@
 import type { KeyConfiguration } from '../api/types';
-import { formatDateTime, typeLabel } from '../format';
+import { formatDateTime, forThisPage, typeLabel } from '../format';
 import { KeyHealthStatus } from './KeyHealthStatus';
 
 interface ConfigurationSummaryProps {
@@ -56,7 +56,7 @@ export function ConfigurationSummary({ config, canEdit }: ConfigurationSummaryPr
         <div className="notice error" role="status" data-field="lastError">
           <p>
             <strong>Last error{config.lastError.errorType ? ` (${config.lastError.errorType})` : ''}:</strong>{' '}
-            {config.lastError.message ?? JSON.stringify(config.lastError)}
+            {config.lastError.message ? forThisPage(config.lastError.message) : JSON.stringify(config.lastError)}
           </p>
         </div>
       )}

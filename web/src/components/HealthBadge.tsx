@@ -1,5 +1,5 @@
 import type { KeyHealth } from '../api/types';
-import { formatDateTime } from '../format';
+import { formatDateTime, forThisPage } from '../format';
 
 const LABELS: Record<KeyHealth['status'], string> = { ok: 'Healthy', degraded: 'Degraded', failed: 'Failed', unknown: 'Unknown' };
 
@@ -11,7 +11,7 @@ export function HealthBadge({ health }: { health: KeyHealth }) {
       <span className={`badge health-${health.status}`}>{label}</span>
       {health.checkedAt && <span className="small"> checked {formatDateTime(health.checkedAt)}</span>}
       {health.deletionDate && <span className="small"> · key pending deletion on {formatDateTime(health.deletionDate)}</span>}
-      {health.lastError?.message && <span className="small"> · {health.lastError.message}</span>}
+      {health.lastError?.message && <span className="small"> · {forThisPage(health.lastError.message)}</span>}
     </span>
   );
 }

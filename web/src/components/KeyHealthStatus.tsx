@@ -48,7 +48,7 @@ export function KeyHealthStatus({ config, canProbe }: { config: KeyConfiguration
         Refresh
       </button>
       {canProbe && (
-        <button type="button" className="link-button" onClick={probe} disabled={probing} aria-label="Check key health now">
+        <button type="button" className="link-button" onClick={probe} disabled={probing} aria-label="Check now: probe the key health">
           {probing ? 'Checking…' : 'Check now'}
         </button>
       )}

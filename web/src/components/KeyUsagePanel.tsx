@@ -1,6 +1,6 @@
 import { useEffect, useId, useState } from 'react';
 import { ApiError, describeError } from '../api/client';
-import type { Job, KeyConfiguration } from '../api/types';
+import type { Job, KeyConfiguration, KeyUsageRow } from '../api/types';
 import { formatCount, formatDateTime } from '../format';
 import { rememberedJob, rememberJob } from '../session';
 import { useSession } from '../session-context';
@@ -124,17 +124,18 @@ export function KeyUsagePanel({ config, canEdit, refresh, onRewrapped }: KeyUsag
               : 'Every data key is wrapped by the current key.'}
           </p>
           <div className="table-wrap" tabIndex={0} role="region" aria-labelledby={`${id}-caption`}>
-            <table className="table">
+            {/* On a phone each key is a block of labelled lines (styles.css), so Status never hides off-screen. */}
+            <table className="table usage-table">
               <caption id={`${id}-caption`}>KMS keys that protect this organization's data</caption>
               <thead>
                 <tr>
                   <th scope="col">KMS key</th>
+                  <th scope="col">Status</th>
                   <th scope="col" className="num">Data keys</th>
                   <th scope="col" className="num">Conversations</th>
                   <th scope="col" className="num">Values</th>
                   <th scope="col">Oldest</th>
                   <th scope="col">Newest</th>
-                  <th scope="col">Status</th>
                 </tr>
               </thead>
               <tbody>
@@ -147,25 +148,23 @@ export function KeyUsagePanel({ config, canEdit, refresh, onRewrapped }: KeyUsag
                   <tr key={row.keyArn} data-key-arn={row.keyArn} data-current={row.current}>
                     <th scope="row">
                       <code className="arn">{row.keyArn}</code>
-                      {row.current && <span className="badge badge-current">Current</span>}
+                      {row.current && config.keyConfigurationType === 'None' && (
+                        <span className="small block">the platform's own key (type None: convault manages it)</span>
+                      )}
                       {savedAlias.has(row.keyArn) && (
                         <span className="small block">
                           saved as <code className="arn">{savedAlias.get(row.keyArn)!.replace(/^arn:[^:]+:kms:[^:]*:\d*:/, '')}</code>
                         </span>
                       )}
                     </th>
-                    <td className="num">{formatCount(row.dataKeys)}</td>
-                    <td className="num">{formatCount(row.conversations)}</td>
-                    <td className="num">{formatCount(row.values)}</td>
-                    <td>{formatDateTime(row.oldest)}</td>
-                    <td>{formatDateTime(row.newest)}</td>
-                    <td>
-                      {row.safeToRetire ? (
-                        <span className="badge badge-safe">Safe to retire</span>
-                      ) : (
-                        <span className="badge badge-in-use">In use</span>
-                      )}
+                    <td data-label="Status" className="usage-status">
+                      <UsageStatus row={row} />
                     </td>
+                    <td data-label="Data keys" className="num">{formatCount(row.dataKeys)}</td>
+                    <td data-label="Conversations" className="num">{formatCount(row.conversations)}</td>
+                    <td data-label="Values" className="num">{formatCount(row.values)}</td>
+                    <td data-label="Oldest">{formatDateTime(row.oldest)}</td>
+                    <td data-label="Newest">{formatDateTime(row.newest)}</td>
                   </tr>
                 ))}
               </tbody>
@@ -181,4 +180,24 @@ export function KeyUsagePanel({ config, canEdit, refresh, onRewrapped }: KeyUsag
       )}
     </section>
   );
+}
+
+/** Current, Safe to retire, In use, or Unusable with what to do (servers before statuses: derived). */
+function UsageStatus({ row }: { row: KeyUsageRow }) {
+  const status = row.status ?? (row.current ? 'Current' : row.safeToRetire ? 'SafeToRetire' : 'InUse');
+  switch (status) {
+    case 'Current':
+      return <span className="badge badge-current">Current</span>;
+    case 'SafeToRetire':
+      return <span className="badge badge-safe">Safe to retire</span>;
+    case 'Unusable':
+      return (
+        <>
+          <span className="badge badge-unusable">Unusable</span>
+          {row.problem && <span className="small block usage-problem">{row.problem}</span>}
+        </>
+      );
+    default:
+      return <span className="badge badge-in-use">In use</span>;
+  }
 }

@@ -1,5 +1,5 @@
 import type { TestReport, TestStep } from '../api/types';
-import { stepLabel } from '../format';
+import { forThisPage, stepLabel } from '../format';
 
 interface TestReportViewProps {
   report: TestReport;
@@ -49,7 +49,7 @@ export function TestReportView({ report, source }: TestReportViewProps) {
               {step.detail && <p className="step-detail">{step.detail}</p>}
               {step.error?.message && !(step.advisory && step.detail) && (
                 <p className="step-remediation">
-                  {step.error.message}
+                  {forThisPage(step.error.message)}
                   {step.error.awsError && <span className="small"> ({step.error.awsError})</span>}
                 </p>
               )}
