@@ -45,6 +45,9 @@ const envSchema = z.object({
   CONVAULT_WEBHOOK_URL: z.url().optional(),
   CONVAULT_WEBHOOK_SECRET: z.string().min(16).optional(),
   CONVAULT_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
+  CONVAULT_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(512).optional(),
+  CONVAULT_METRICS_PORT: port.optional(),
+  CONVAULT_METRICS_ORG_LABEL: z.enum(['true', 'false']).default('false'),
   CONVAULT_DEMO_KEY: z.enum(['true', 'false']).default('true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -74,6 +77,8 @@ export interface Config {
   testRateLimitPerMinute: number;
   webhook?: { url: string; secret?: string };
   bodyLimitBytes: number;
+  /** /metrics: the API port answers only with this bearer token; `port` serves it on loopback without one. */
+  metrics: { token?: string; port?: number; orgLabel: boolean };
   demoKey: boolean;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
@@ -123,6 +128,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
     testRateLimitPerMinute: e.CONVAULT_TEST_RATE_LIMIT_PER_MIN,
     webhook: e.CONVAULT_WEBHOOK_URL ? { url: e.CONVAULT_WEBHOOK_URL, secret: e.CONVAULT_WEBHOOK_SECRET } : undefined,
     bodyLimitBytes: e.CONVAULT_BODY_LIMIT_BYTES,
+    metrics: { token: e.CONVAULT_METRICS_TOKEN, port: e.CONVAULT_METRICS_PORT, orgLabel: e.CONVAULT_METRICS_ORG_LABEL === 'true' },
     demoKey: e.CONVAULT_DEMO_KEY === 'true',
     logLevel: e.LOG_LEVEL,
   };

@@ -9,8 +9,10 @@ import type { LifecycleService } from '../services/lifecycle/lifecycle-service.j
 import type { RewrapService } from '../services/lifecycle/rewrap-service.js';
 import type { OrgService } from '../services/orgs/org-service.js';
 import type { SecuredDataService } from '../services/secured-data/secured-data-service.js';
+import type { ConvaultMetrics } from '../metrics/registry.js';
 import { registerBearerAuth } from './plugins/auth.js';
 import { registerErrorHandling } from './plugins/errors.js';
+import { registerHttpMetrics } from './plugins/http-metrics.js';
 import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { auditRoutes } from './routes/audits.js';
@@ -19,6 +21,7 @@ import { healthRoutes } from './routes/health.js';
 import { keyConfigurationRoutes } from './routes/keyconfigurations.js';
 import { keyHealthRoutes } from './routes/key-health.js';
 import { lifecycleRoutes } from './routes/lifecycle.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { securedDataRoutes } from './routes/secured-data.js';
 import { webUiDistDir, webUiRoutes } from './routes/web-ui.js';
@@ -41,9 +44,11 @@ export interface BuildAppOptions {
   bodyLimitBytes: number;
   logger: FastifyServerOptions['logger'];
   version: string;
+  /** Prometheus metrics and the token /metrics on this port requires (unset token → 404). */
+  metrics?: { registry: ConvaultMetrics; token?: string };
 }
 
-export async function buildApp({ services, bodyLimitBytes, logger, version }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ services, bodyLimitBytes, logger, version, metrics }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger,
     bodyLimit: bodyLimitBytes,
@@ -55,10 +60,12 @@ export async function buildApp({ services, bodyLimitBytes, logger, version }: Bu
     void reply.header('x-request-id', request.id);
   });
   registerErrorHandling(app);
+  if (metrics) registerHttpMetrics(app, metrics.registry);
   registerJsonBodyParser(app);
   await registerOpenApi(app, version);
   registerBearerAuth(app, services.auth);
   await app.register(healthRoutes, { pingDatabase: services.pingDatabase });
+  if (metrics) await app.register(metricsRoutes, { metrics: metrics.registry, token: metrics.token });
   await app.register(organizationRoutes, { auth: services.auth, orgs: services.orgs });
   await app.register(keyConfigurationRoutes, { auth: services.auth, keyConfigs: services.keyConfigs });
   await app.register(keyHealthRoutes, { auth: services.auth, keyHealth: services.keyHealth });

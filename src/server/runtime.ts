@@ -1,7 +1,9 @@
 import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
-import { createAuditService } from '../services/audit/audit-service.js';
+import { createConvaultMetrics } from '../metrics/registry.js';
+import { createScrapeDal } from '../metrics/scrape-dal.js';
+import { createAuditService, type AuditService } from '../services/audit/audit-service.js';
 import { createAuthService } from '../services/auth/auth-service.js';
 import { createKeyConfigDal } from '../services/keyconfig/keyconfig-dal.js';
 import { createKeyConfigService } from '../services/keyconfig/keyconfig-service.js';
@@ -26,8 +28,10 @@ import { runMigrations } from '../store/migrate.js';
 import { convaultMigrations } from '../store/migrations/index.js';
 import type { Database } from '../store/schema.js';
 import { VERSION } from '../version.js';
+import type { ConvaultMetrics } from '../metrics/registry.js';
 import { buildApp, type AppServices } from './app.js';
 import { setupKms, type KmsSetup } from './kms-setup.js';
+import { startMetricsListener } from './routes/metrics.js';
 import { keyConfigSettings, rewrapSettings } from './service-settings.js';
 
 /** The composition root: opens the store, wires every service once, and serves HTTP. */
@@ -38,6 +42,9 @@ export interface Runtime {
   bootstrap: BootstrapResult;
   kms: KmsSetup;
   services: AppServices;
+  metrics: ConvaultMetrics;
+  /** Port of the loopback metrics listener (CONVAULT_METRICS_PORT), when configured. */
+  metricsPort?: number;
   /** Alias ARN of the demo customer key (embedded local KMS only). */
   demoKeyAliasArn?: string;
   close(): Promise<void>;
@@ -54,12 +61,15 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const webhook = webhookSettings(config.webhook);
   const database = await openConvaultDatabase(config);
   const { db } = database;
+  const metrics = createConvaultMetrics({ orgLabel: config.metrics.orgLabel });
   const orgDal = createOrgDal(db);
-  const audit = createAuditService({ db });
+  const audit = countAppends(createAuditService({ db }), metrics.auditAppended);
   const auth = createAuthService({ tokenDal: createTokenDal(db), orgDal, audit });
   const orgs = createOrgService({ orgDal });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
   const kms = await setupKms(config, database);
+  const kmsProvider = kmsProviderLabel(config.kms.endpoint);
+  kms.metrics.subscribe((operation, outcome, ms) => metrics.observeKmsCall(kmsProvider, operation, outcome, ms));
   const demoKeyAliasArn = bootstrap.orgId ? await kms.ensureDemoKey(bootstrap.orgId) : undefined;
   const keyConfigDal = createKeyConfigDal(db);
   const keyConfigs = createKeyConfigService({
@@ -69,6 +79,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     testLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
     platformKeyArn: kms.platformKeyArn,
     settings: keyConfigSettings(config),
+    cacheObserver: metrics.cacheObserver('configurations'),
   });
 
   // Customer secured data and Encrypt/Decrypt Data (src/services/secured-data, src/services/encryption).
@@ -82,6 +93,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     audit,
     keyErrors,
     settings: { ...keyErrorSettings, rotateMs: config.dataKeys.rotateSeconds * 1000, maxConversations: config.dataKeys.maxConversations, cacheMaxAgeMs },
+    cacheObservers: { dataKeys: metrics.cacheObserver('data_keys'), conversationKeys: metrics.cacheObserver('conversation_keys') },
   });
   const encryption = createEncryptionService({
     keyConfigs,
@@ -130,8 +142,11 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   });
 
   const services: AppServices = { auth, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: async () => void (await sql`select 1`.execute(db)) };
+  const scrape = createScrapeDal(db);
+  metrics.setScrapeSources({ rewrapJobs: scrape.rewrapJobs, keyHealth: scrape.keyHealth, pool: database.poolStats });
   const app = await buildApp({
     services,
+    metrics: { registry: metrics, token: config.metrics.token },
     bodyLimitBytes: config.bodyLimitBytes,
     version: VERSION,
     logger: {
@@ -143,6 +158,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   const port = (app.server.address() as { port: number }).port;
   const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
   app.log.debug({ address }, 'listening');
+  const metricsListener = config.metrics.port !== undefined ? await startMetricsListener(metrics, config.metrics.port) : undefined;
   rewrap.startSweeper(2000);
   keyHealth.start();
 
@@ -154,10 +170,13 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     bootstrap,
     kms,
     services,
+    metrics,
+    metricsPort: metricsListener?.port,
     demoKeyAliasArn,
     async close() {
       if (closed) return;
       closed = true;
+      await metricsListener?.close();
       // Stops accepting, lets in-flight requests finish, then releases the database.
       await app.close();
       await rewrap.stop();
@@ -165,6 +184,25 @@ export async function startRuntime(config: Config): Promise<Runtime> {
       securedData.clearCaches();
       await kms.close();
       await database.close();
+    },
+  };
+}
+
+/** The `provider` label of KMS call metrics: where the platform's KMS calls go. */
+function kmsProviderLabel(endpoint: string | undefined): string {
+  if (endpoint === undefined) return 'local';
+  if (endpoint === 'aws') return 'aws';
+  return 'endpoint';
+}
+
+/** The audit service, counting the events it appends (the events-appended metric). */
+function countAppends(audit: AuditService, appended: () => void): AuditService {
+  return {
+    ...audit,
+    async record(event, executor) {
+      const recorded = await audit.record(event, executor);
+      appended();
+      return recorded;
     },
   };
 }

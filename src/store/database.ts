@@ -11,6 +11,8 @@ export interface DatabaseHandle<DB> {
   dialect: DialectName;
   /** Where the data lives, for log lines: a file path or the URL without credentials. */
   location: string;
+  /** PostgreSQL pool connections (absent on SQLite, which has none). */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -57,5 +59,11 @@ async function openPostgres<DB>(rawUrl: string, schemaOption: string | undefined
   if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
   const u = new URL(url);
   u.password = '';
-  return { db, dialect: 'postgres', location: u.toString() + (schema ? ` (schema ${schema})` : ''), close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'postgres',
+    location: u.toString() + (schema ? ` (schema ${schema})` : ''),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    close: () => db.destroy(),
+  };
 }

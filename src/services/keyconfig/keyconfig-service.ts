@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { CacheObserver } from '../../crypto/index.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { Caller } from '../auth/auth-service.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
@@ -38,6 +39,8 @@ export interface KeyConfigServiceDeps {
   platformKeyArn: string;
   settings: KeyConfigSettings;
   clock?: () => number;
+  /** Hits and misses of the per-organization active-key cache (metrics). */
+  cacheObserver?: CacheObserver;
 }
 
 export type KeyConfigService = ReturnType<typeof createKeyConfigService>;
@@ -239,7 +242,11 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
     async resolveActiveKey(orgId: string): Promise<ActiveKey> {
       const cached = activeCache.get(orgId);
       const now = clock();
-      if (cached && now - cached.checkedAt < settings.refreshMs) return cached.key;
+      if (cached && now - cached.checkedAt < settings.refreshMs) {
+        deps.cacheObserver?.hit();
+        return cached.key;
+      }
+      deps.cacheObserver?.miss();
       const row = await dal.findByOrg(orgId);
       const key: ActiveKey =
         row && row.type === 'KmsSymmetric'
