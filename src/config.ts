@@ -44,6 +44,7 @@ const envSchema = z.object({
   CONVAULT_TEST_RATE_LIMIT_PER_MIN: positiveInt.default(30),
   CONVAULT_WEBHOOK_URL: z.url().optional(),
   CONVAULT_WEBHOOK_SECRET: z.string().min(16).optional(),
+  CONVAULT_WEBHOOK_MAX_ATTEMPTS: positiveInt.max(100).default(8),
   CONVAULT_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
   CONVAULT_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(512).optional(),
   CONVAULT_METRICS_PORT: port.optional(),
@@ -75,7 +76,7 @@ export interface Config {
   keyProbeIntervalSeconds: number;
   configRefreshMs: number;
   testRateLimitPerMinute: number;
-  webhook?: { url: string; secret?: string };
+  webhook?: { url: string; secret?: string; maxAttempts: number };
   bodyLimitBytes: number;
   /** /metrics: the API port answers only with this bearer token; `port` serves it on loopback without one. */
   metrics: { token?: string; port?: number; orgLabel: boolean };
@@ -126,7 +127,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
     keyProbeIntervalSeconds: e.CONVAULT_KEY_PROBE_INTERVAL_S,
     configRefreshMs: e.CONVAULT_CONFIG_REFRESH_MS,
     testRateLimitPerMinute: e.CONVAULT_TEST_RATE_LIMIT_PER_MIN,
-    webhook: e.CONVAULT_WEBHOOK_URL ? { url: e.CONVAULT_WEBHOOK_URL, secret: e.CONVAULT_WEBHOOK_SECRET } : undefined,
+    webhook: e.CONVAULT_WEBHOOK_URL ? { url: e.CONVAULT_WEBHOOK_URL, secret: e.CONVAULT_WEBHOOK_SECRET, maxAttempts: e.CONVAULT_WEBHOOK_MAX_ATTEMPTS } : undefined,
     bodyLimitBytes: e.CONVAULT_BODY_LIMIT_BYTES,
     metrics: { token: e.CONVAULT_METRICS_TOKEN, port: e.CONVAULT_METRICS_PORT, orgLabel: e.CONVAULT_METRICS_ORG_LABEL === 'true' },
     demoKey: e.CONVAULT_DEMO_KEY === 'true',

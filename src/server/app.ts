@@ -5,6 +5,7 @@ import type { AuthService } from '../services/auth/auth-service.js';
 import type { EncryptionService } from '../services/encryption/encryption-service.js';
 import type { KeyConfigService } from '../services/keyconfig/keyconfig-service.js';
 import type { KeyHealthService } from '../services/key-health/key-health-service.js';
+import type { WebhookDeliveryService } from '../services/key-health/webhook-deliveries.js';
 import type { LifecycleService } from '../services/lifecycle/lifecycle-service.js';
 import type { RewrapService } from '../services/lifecycle/rewrap-service.js';
 import type { OrgService } from '../services/orgs/org-service.js';
@@ -32,6 +33,7 @@ export interface AppServices {
   audit: AuditService;
   keyConfigs: KeyConfigService;
   keyHealth: KeyHealthService;
+  webhookDeliveries: WebhookDeliveryService;
   lifecycle: LifecycleService;
   rewrap: RewrapService;
   securedData: SecuredDataService;
@@ -68,7 +70,7 @@ export async function buildApp({ services, bodyLimitBytes, logger, version, metr
   if (metrics) await app.register(metricsRoutes, { metrics: metrics.registry, token: metrics.token });
   await app.register(organizationRoutes, { auth: services.auth, orgs: services.orgs });
   await app.register(keyConfigurationRoutes, { auth: services.auth, keyConfigs: services.keyConfigs });
-  await app.register(keyHealthRoutes, { auth: services.auth, keyHealth: services.keyHealth });
+  await app.register(keyHealthRoutes, { auth: services.auth, keyHealth: services.keyHealth, webhookDeliveries: services.webhookDeliveries });
   await app.register(auditRoutes, { auth: services.auth, audit: services.audit });
   await app.register(lifecycleRoutes, { auth: services.auth, lifecycle: services.lifecycle, rewrap: services.rewrap });
   await app.register(securedDataRoutes, { auth: services.auth, securedData: services.securedData });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
@@ -10,6 +11,9 @@ import { createKeyConfigService } from '../services/keyconfig/keyconfig-service.
 import { createKeyHealthDal } from '../services/key-health/key-health-dal.js';
 import { createKeyHealthService } from '../services/key-health/key-health-service.js';
 import { webhookSettings } from '../services/key-health/webhook-config.js';
+import { createKeyHealthWebhooks } from '../services/key-health/key-health-webhooks.js';
+import { createWebhookDeliveryService } from '../services/key-health/webhook-deliveries.js';
+import { createWebhookOutboxDal } from '../services/key-health/webhook-outbox-dal.js';
 import { createLifecycleDal } from '../services/lifecycle/lifecycle-dal.js';
 import { createLifecycleService } from '../services/lifecycle/lifecycle-service.js';
 import { createRewrapService } from '../services/lifecycle/rewrap-service.js';
@@ -117,7 +121,17 @@ export async function startRuntime(config: Config): Promise<Runtime> {
   });
   const lifecycle = createLifecycleService({ dal: lifecycleDal, keyConfigDal, keyConfigs, orgDal, gateway: kms.gateway, audit, forgetDataKeys });
 
-  // Key health: background probes of every customer key, one node at a time (docs/KEY_HEALTH.md).
+  // Key health: background probes of every customer key, one node at a time (docs/KEY_HEALTH.md);
+  // transitions go to the durable webhook outbox, sent by one node at a time.
+  const nodeId = `node-${randomUUID()}`;
+  const healthLog = {
+    info: (obj: object, msg: string) => app.log.info(obj, msg),
+    warn: (obj: object, msg: string) => app.log.warn(obj, msg),
+    error: (obj: object, msg: string) => app.log.error(obj, msg),
+  };
+  const webhooks = webhook ? createKeyHealthWebhooks(db, { url: webhook.url, secret: webhook.secret, retry: { attempts: webhook.maxAttempts }, nodeId, audit, log: healthLog, onAttempt: metrics.webhookDelivery }) : undefined;
+  const outboxDal = createWebhookOutboxDal(db);
+  const webhookDeliveries = createWebhookDeliveryService({ dal: outboxDal, keyConfigDal, outbox: webhooks, audit });
   const keyHealth = createKeyHealthService({
     dal: createKeyHealthDal(db),
     keyConfigDal,
@@ -125,8 +139,9 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     gateway: kms.gateway,
     audit,
     probeLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
-    ...(webhook ? { webhook } : {}),
+    ...(webhooks ? { webhooks } : {}),
     settings: {
+      nodeId,
       intervalMs: config.keyProbeIntervalSeconds * 1000,
       platformKeyArn: kms.platformKeyArn,
       platformAccountId: config.kms.platformAccountId,
@@ -134,16 +149,12 @@ export async function startRuntime(config: Config): Promise<Runtime> {
       allowedRegions: config.kms.allowedRegions,
       defaultRegion: config.kms.region,
     },
-    log: {
-      info: (obj, msg) => app.log.info(obj, msg),
-      warn: (obj, msg) => app.log.warn(obj, msg),
-      error: (obj, msg) => app.log.error(obj, msg),
-    },
+    log: healthLog,
   });
 
-  const services: AppServices = { auth, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: async () => void (await sql`select 1`.execute(db)) };
+  const services: AppServices = { auth, orgs, audit, keyConfigs, keyHealth, webhookDeliveries, securedData, encryption, lifecycle, rewrap, pingDatabase: async () => void (await sql`select 1`.execute(db)) };
   const scrape = createScrapeDal(db);
-  metrics.setScrapeSources({ rewrapJobs: scrape.rewrapJobs, keyHealth: scrape.keyHealth, pool: database.poolStats });
+  metrics.setScrapeSources({ rewrapJobs: scrape.rewrapJobs, keyHealth: scrape.keyHealth, webhookOutbox: () => outboxDal.stats(Date.now()), pool: database.poolStats });
   const app = await buildApp({
     services,
     metrics: { registry: metrics, token: config.metrics.token },

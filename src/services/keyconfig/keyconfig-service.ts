@@ -70,7 +70,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
     if (target.kind === 'alias' && !parseAliasArn(url, settings.allowedRegions).ok) {
       return runKeyTest({ ...testInput(caller), target }); // syntax only: no KMS call, no token spent
     }
-    deps.testLimiter.take(caller.orgId, 'key tests');
+    await deps.testLimiter.take(caller.orgId, 'key tests');
     return runKeyTest({ ...testInput(caller), target });
   }
 

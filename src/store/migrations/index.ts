@@ -5,6 +5,7 @@ import { audit } from './0003-audit.js';
 import { securedData } from './0004-secured-data.js';
 import { lifecycle } from './0005-lifecycle.js';
 import { keyHealth } from './0006-key-health.js';
+import { operations } from './0007-operations.js';
 
 /** The convault schema. Names sort in the order they run; never edit one that has shipped. */
 export const convaultMigrations: MigrationSet = {
@@ -16,5 +17,6 @@ export const convaultMigrations: MigrationSet = {
     '0004-secured-data': securedData,
     '0005-lifecycle': lifecycle,
     '0006-key-health': keyHealth,
+    '0007-operations': operations,
   },
 };
