@@ -17,7 +17,7 @@ import { createWebhookOutboxDal } from '../services/key-health/webhook-outbox-da
 import { createLifecycleDal } from '../services/lifecycle/lifecycle-dal.js';
 import { createLifecycleService } from '../services/lifecycle/lifecycle-service.js';
 import { createRewrapService } from '../services/lifecycle/rewrap-service.js';
-import { createRateLimiter } from '../services/rate-limiter.js';
+import { createStoreRateLimiter } from '../services/store-rate-limiter.js';
 import { esdkClientProvider } from '../services/encryption/esdk-kms-client.js';
 import { createEncryptionService } from '../services/encryption/encryption-service.js';
 import { createKeyErrorRecorder } from '../services/secured-data/key-errors.js';
@@ -80,7 +80,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     dal: keyConfigDal,
     gateway: kms.gateway,
     audit,
-    testLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
+    testLimiter: createStoreRateLimiter({ ...database, name: 'keytest', limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
     platformKeyArn: kms.platformKeyArn,
     settings: keyConfigSettings(config),
     cacheObserver: metrics.cacheObserver('configurations'),
@@ -138,7 +138,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
     keyConfigs,
     gateway: kms.gateway,
     audit,
-    probeLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
+    probeLimiter: createStoreRateLimiter({ ...database, name: 'probe', limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
     ...(webhooks ? { webhooks } : {}),
     settings: {
       nodeId,
