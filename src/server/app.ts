@@ -12,7 +12,7 @@ import type { OrgService } from '../services/orgs/org-service.js';
 import type { SecuredDataService } from '../services/secured-data/secured-data-service.js';
 import type { ConvaultMetrics } from '../metrics/registry.js';
 import { registerBearerAuth } from './plugins/auth.js';
-import { registerErrorHandling } from './plugins/errors.js';
+import { frameworkErrorHandler, registerErrorHandling } from './plugins/errors.js';
 import { registerHttpMetrics } from './plugins/http-metrics.js';
 import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerOpenApi } from './plugins/openapi.js';
@@ -56,6 +56,7 @@ export async function buildApp({ services, bodyLimitBytes, logger, version, metr
     bodyLimit: bodyLimitBytes,
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    frameworkErrors: frameworkErrorHandler,
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
   });
   app.addHook('onSend', async (request, reply) => {

@@ -47,6 +47,15 @@ export function classifyError(err: unknown): AppError {
   return new AppError(500, 'internal.server.error', 'An internal error occurred; quote the contextId when reporting it.');
 }
 
+/**
+ * Errors Fastify's router raises before any route or hook runs (a URL that does not decode, a path
+ * parameter over the length limit): the same error body as everything else.
+ */
+export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const appError = classifyError(err);
+  void reply.header('x-request-id', request.id).status(appError.status).send(toErrorBody(appError, request.id));
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const appError = classifyError(err);
