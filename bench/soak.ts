@@ -316,6 +316,7 @@ async function main(): Promise<number> {
     scheduleAt(SCHEDULE.nodeKill, async () => {
       const node = nodes[1]!;
       await node.starting?.catch(() => undefined); // a restart after an earlier crash finishes first
+      const killedAt = now();
       log(`fault: SIGKILL ${node.name}`);
       node.killedOnPurpose = true;
       const killed = node.process!;
@@ -323,7 +324,7 @@ async function main(): Promise<number> {
       await killed.exited;
       await start(node);
       node.killedOnPurpose = false;
-      faultLog.push({ name: 'node SIGKILL + restart', from: SCHEDULE.nodeKill, to: now(), note: `${node.name} killed and started again (${(now() - SCHEDULE.nodeKill).toFixed(1)} s to serving)` });
+      faultLog.push({ name: 'node SIGKILL + restart', from: killedAt, to: now(), note: `${node.name} killed and started again (${(now() - killedAt).toFixed(1)} s to serving)` });
       log(`${node.name} serving again`);
     }),
   ]);

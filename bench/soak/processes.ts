@@ -64,9 +64,10 @@ export async function spawnCli(args: string[], env: Record<string, string>, read
 export function processUsage(pid: number): { rss: number; fds: number } | undefined {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rssKb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? NaN);
+    const rssKb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];
+    if (rssKb === undefined) return undefined; // exited, not yet reaped
     const fds = fs.readdirSync(`/proc/${pid}/fd`).length;
-    return { rss: rssKb * 1024, fds };
+    return { rss: Number(rssKb) * 1024, fds };
   } catch {
     return undefined;
   }
