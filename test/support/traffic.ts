@@ -22,11 +22,20 @@ export interface Traffic {
   lostWrites(baseUrl: string): Promise<string[]>;
 }
 
-export async function runTraffic(opts: { urls: () => string[]; token: string; conversations: number; workers: number; ms: number; prefix: string }): Promise<Traffic> {
+export async function runTraffic(opts: {
+  urls: () => string[];
+  token: string;
+  conversations: number;
+  workers: number;
+  ms: number;
+  prefix: string;
+  /** Filled as answers arrive (pass one to watch the traffic while it runs). */
+  samples?: TrafficSample[];
+}): Promise<Traffic> {
   const models = new Map<string, ConversationModel>();
   const ids = Array.from({ length: opts.conversations }, (_, i) => `${opts.prefix}-${i}`);
   for (const id of ids) models.set(id, new ConversationModel());
-  const samples: TrafficSample[] = [];
+  const samples: TrafficSample[] = opts.samples ?? [];
   const wrongReads: string[] = [];
   const started = Date.now();
   let rr = 0;
