@@ -44,7 +44,7 @@ describe('KMS faults under traffic (in-process server, SQLite)', () => {
     } finally {
       faults.set({ throttle: { ratio: 0 } });
     }
-    expect(traffic.samples.length).toBeGreaterThan(50);
+    expect(traffic.samples.length).toBeGreaterThan(10);
     expectFaultErrors(traffic.samples);
     expect(traffic.samples.filter((s) => s.status >= 500 || s.status === 0)).toEqual([]);
     expect(traffic.wrongReads).toEqual([]);
