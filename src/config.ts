@@ -48,9 +48,13 @@ const envSchema = z.object({
   CONVAULT_TEST_RATE_LIMIT_PER_MIN: positiveInt.default(30),
   CONVAULT_WEBHOOK_URL: z.url().optional(),
   CONVAULT_WEBHOOK_SECRET: z.string().min(16).optional(),
+  CONVAULT_WEBHOOK_MAX_ATTEMPTS: positiveInt.max(100).default(8),
   CONVAULT_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
   CONVAULT_SQLITE_BUSY_TIMEOUT_MS: positiveInt.default(5000),
   CONVAULT_AUTH_FAILURES_PER_MIN: positiveInt.default(30),
+  CONVAULT_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(512).optional(),
+  CONVAULT_METRICS_PORT: port.optional(),
+  CONVAULT_METRICS_ORG_LABEL: z.enum(['true', 'false']).default('false'),
   CONVAULT_DEMO_KEY: z.enum(['true', 'false']).default('true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -88,11 +92,13 @@ export interface Config {
   tokenCacheMaxAgeMs: number;
   configRefreshMs: number;
   testRateLimitPerMinute: number;
-  webhook?: { url: string; secret?: string };
+  webhook?: { url: string; secret?: string; maxAttempts: number };
   bodyLimitBytes: number;
   /** SQLite: how long a write waits for another writer before it fails with 503 (store busy). */
   sqliteBusyTimeoutMs: number;
   authFailuresPerMinute: number;
+  /** /metrics: the API port answers only with this bearer token; `port` serves it on loopback without one. */
+  metrics: { token?: string; port?: number; orgLabel: boolean };
   demoKey: boolean;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
@@ -164,10 +170,11 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
     sqliteSynchronous: e.CONVAULT_SQLITE_SYNCHRONOUS,
     configRefreshMs: e.CONVAULT_CONFIG_REFRESH_MS,
     testRateLimitPerMinute: e.CONVAULT_TEST_RATE_LIMIT_PER_MIN,
-    webhook: e.CONVAULT_WEBHOOK_URL ? { url: e.CONVAULT_WEBHOOK_URL, secret: e.CONVAULT_WEBHOOK_SECRET } : undefined,
+    webhook: e.CONVAULT_WEBHOOK_URL ? { url: e.CONVAULT_WEBHOOK_URL, secret: e.CONVAULT_WEBHOOK_SECRET, maxAttempts: e.CONVAULT_WEBHOOK_MAX_ATTEMPTS } : undefined,
     bodyLimitBytes: e.CONVAULT_BODY_LIMIT_BYTES,
     sqliteBusyTimeoutMs: e.CONVAULT_SQLITE_BUSY_TIMEOUT_MS,
     authFailuresPerMinute: e.CONVAULT_AUTH_FAILURES_PER_MIN,
+    metrics: { token: e.CONVAULT_METRICS_TOKEN, port: e.CONVAULT_METRICS_PORT, orgLabel: e.CONVAULT_METRICS_ORG_LABEL === 'true' },
     demoKey: e.CONVAULT_DEMO_KEY === 'true',
     logLevel: e.LOG_LEVEL,
   };

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditService } from '../src/services/audit/audit-service.js';
 import { createKeyHealthDal } from '../src/services/key-health/key-health-dal.js';
 import { createKeyHealthService } from '../src/services/key-health/key-health-service.js';
+import { createKeyHealthWebhooks } from '../src/services/key-health/key-health-webhooks.js';
 import type { HealthLog } from '../src/services/key-health/types.js';
 import { createRateLimiter } from '../src/services/rate-limiter.js';
 import { createKeyConfigDal } from '../src/services/keyconfig/keyconfig-dal.js';
@@ -81,14 +82,24 @@ for (const target of databaseTargets) {
         warn: (obj, msg) => void logged.push({ level: 'warn', obj, msg }),
         error: (obj, msg) => void logged.push({ level: 'error', obj, msg }),
       };
+      const audit = createAuditService({ db });
+      const webhooks = createKeyHealthWebhooks(db, {
+        url,
+        secret: SECRET,
+        retry: { attempts, baseDelayMs: 5, maxDelayMs: 40, timeoutMs: 5000 },
+        pollMs: 20,
+        nodeId: `test-${Math.random()}`,
+        audit,
+        log,
+      });
       const service = createKeyHealthService({
         dal: createKeyHealthDal(db),
         keyConfigDal,
         keyConfigs: server.runtime.services.keyConfigs,
         gateway: server.runtime.kms.gateway,
-        audit: createAuditService({ db }),
+        audit,
         probeLimiter: createRateLimiter({ limit: 10, windowMs: 60_000 }),
-        webhook: { url, secret: SECRET, retry: { attempts, baseDelayMs: 5, maxDelayMs: 40, timeoutMs: 5000 } },
+        webhooks,
         settings: {
           intervalMs: 31_536_000_000,
           platformKeyArn: server.runtime.kms.platformKeyArn,
@@ -155,6 +166,77 @@ for (const target of databaseTargets) {
         await service.stop();
         await receiver.close();
       }
+    });
+  });
+}
+
+/** Waits until `check` returns a truthy value (polling), or fails after `ms`. */
+async function eventually<T>(check: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+for (const target of databaseTargets) {
+  describe.skipIf(!target.available)(`failed webhook deliveries on ${target.name}: visible and retryable`, () => {
+    let server: TestServer;
+    let receiver: Awaited<ReturnType<typeof startReceiver>>;
+    beforeAll(async () => {
+      receiver = await startReceiver([500, 204]);
+      server = await startTestServer(target.name, {
+        CONVAULT_KEY_PROBE_INTERVAL_S: '31536000',
+        CONVAULT_WEBHOOK_URL: receiver.url,
+        CONVAULT_WEBHOOK_SECRET: SECRET,
+        CONVAULT_WEBHOOK_MAX_ATTEMPTS: '1',
+      });
+    });
+    afterAll(async () => {
+      await server?.close();
+      await receiver?.close();
+    });
+
+    it('a delivery given up is listed as failed, counted in /metrics, audited; retry sends it again with the same id', async () => {
+      const org = await orgWithCustomerKey(server, 'Failing receiver', createOrgWithToken);
+      const other = await orgWithCustomerKey(server, 'Other org', createOrgWithToken);
+      const base = `/api/v2/conversations/keyconfigurations/${org.configId}/health`;
+      expect((await server.call('POST', `${base}/probe`, { token: org.token })).status).toBe(200);
+
+      const failed = await eventually(async () => {
+        const res = await server.call('GET', `${base}/webhooks?state=failed`, { token: org.token });
+        expect(res.status).toBe(200);
+        return res.body.entities.length === 1 && res.body.entities[0];
+      });
+      expect(failed).toMatchObject({ event: 'keyhealth.transition', state: 'failed', attempts: 1, lastError: 'HTTP 500', payload: { orgId: org.orgId, from: 'unknown', to: 'ok' } });
+      expect(await server.runtime.metrics.render()).toMatch(/^convault_webhook_outbox\{state="failed"\} 1$/m);
+      expect(await server.runtime.metrics.render()).toMatch(/^convault_webhook_deliveries_total\{outcome="failed"\} 1$/m);
+      const audits = (await server.call('GET', '/api/v2/audits?action=keyhealth.webhook', { token: org.token })).body.entities;
+      expect(audits).toHaveLength(1);
+      expect(audits[0]).toMatchObject({ outcome: 'failure', details: { deliveryId: failed.id, attempts: 1, reason: 'HTTP 500' } });
+
+      // Another organization sees neither the delivery nor the configuration.
+      expect((await server.call('POST', `${base}/webhooks/${failed.id}/retry`, { token: other.token })).status).toBe(404);
+      expect((await server.call('GET', `${base}/webhooks`, { token: other.token })).status).toBe(404);
+      expect((await server.call('GET', `${base}/webhooks?state=bogus`, { token: org.token })).status).toBe(400);
+
+      const retried = await server.call('POST', `${base}/webhooks/${failed.id}/retry`, { token: org.token });
+      expect(retried.status).toBe(200);
+      expect(retried.body).toMatchObject({ id: failed.id, state: 'pending', attempts: 0 });
+      const delivered = await eventually(async () => {
+        const res = await server.call('GET', `${base}/webhooks`, { token: org.token });
+        return res.body.entities[0]?.state === 'delivered' && res.body.entities[0];
+      });
+      expect(delivered).toMatchObject({ id: failed.id, attempts: 1, deliveredAt: expect.any(String) });
+      expect(receiver.requests.map((r) => r.headers['x-convault-delivery'])).toEqual([failed.id, failed.id]);
+      expect(receiver.requests.every((r) => r.valid)).toBe(true);
+      // Only a failed delivery can be retried.
+      const again = await server.call('POST', `${base}/webhooks/${failed.id}/retry`, { token: org.token });
+      expect(again.status).toBe(409);
+      expect(again.body).toMatchObject({ status: 409, code: 'conflict', contextId: expect.any(String) });
+      expect(await server.runtime.metrics.render()).toMatch(/^convault_webhook_outbox\{state="failed"\} 0$/m);
     });
   });
 }

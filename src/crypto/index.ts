@@ -21,6 +21,6 @@ export type { UnwrapConversationKeyInput, WrapConversationKeyInput } from './con
 export { openValue, sealValue, VALUE_ENVELOPE_OVERHEAD, VALUE_ENVELOPE_VERSION } from './value-envelope.js';
 export type { OpenValueInput, SealValueInput } from './value-envelope.js';
 export { createKeyCache } from './key-cache.js';
-export type { KeyCache, KeyCacheOptions } from './key-cache.js';
+export type { CacheObserver, KeyCache, KeyCacheOptions } from './key-cache.js';
 export { createSingleFlight } from './single-flight.js';
 export type { SingleFlight } from './single-flight.js';

@@ -26,6 +26,14 @@ export interface KeyCacheOptions {
   /** get() hits allowed per entry; the entry is evicted on the last one. Unset: unlimited. */
   maxUses?: number | undefined;
   now: () => number;
+  /** Told of every lookup's outcome and every entry that leaves (for metrics); never sees keys or values. */
+  observer?: CacheObserver | undefined;
+}
+
+export interface CacheObserver {
+  hit(): void;
+  miss(): void;
+  evicted(count: number): void;
 }
 
 export interface KeyCache<K extends string> {
@@ -50,7 +58,7 @@ interface Entry {
 }
 
 export function createKeyCache<K extends string>(options: KeyCacheOptions): KeyCache<K> {
-  const { maxAgeMs, maxEntries, maxUses, now } = options;
+  const { maxAgeMs, maxEntries, maxUses, now, observer } = options;
   if (!(maxAgeMs > 0) || !Number.isFinite(maxAgeMs)) throw new RangeError('maxAgeMs must be a positive finite number');
   if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('maxEntries must be an integer >= 1');
   if (maxUses !== undefined && (!Number.isInteger(maxUses) || maxUses < 1)) {
@@ -63,6 +71,7 @@ export function createKeyCache<K extends string>(options: KeyCacheOptions): KeyC
   function evict(key: K, entry: Entry): void {
     entries.delete(key);
     entry.value.fill(0);
+    observer?.evicted(1);
   }
 
   function pruneAt(t: number): number {
@@ -79,11 +88,16 @@ export function createKeyCache<K extends string>(options: KeyCacheOptions): KeyC
   return {
     get(key) {
       const entry = entries.get(key);
-      if (entry === undefined) return undefined;
-      if (now() >= entry.expiresAt) {
-        evict(key, entry);
+      if (entry === undefined) {
+        observer?.miss();
         return undefined;
       }
+      if (now() >= entry.expiresAt) {
+        evict(key, entry);
+        observer?.miss();
+        return undefined;
+      }
+      observer?.hit();
       entry.uses++;
       const copy = Buffer.allocUnsafeSlow(entry.value.length); // its own memory (never the shared pool), filled by the copy below
       entry.value.copy(copy);
@@ -143,6 +157,7 @@ export function createKeyCache<K extends string>(options: KeyCacheOptions): KeyC
 
     clear() {
       for (const entry of entries.values()) entry.value.fill(0);
+      if (entries.size > 0) observer?.evicted(entries.size);
       entries.clear();
     },
 

@@ -6,13 +6,16 @@ import type { TokenService } from '../services/auth/token-service.js';
 import type { EncryptionService } from '../services/encryption/encryption-service.js';
 import type { KeyConfigService } from '../services/keyconfig/keyconfig-service.js';
 import type { KeyHealthService } from '../services/key-health/key-health-service.js';
+import type { WebhookDeliveryService } from '../services/key-health/webhook-deliveries.js';
 import type { LifecycleService } from '../services/lifecycle/lifecycle-service.js';
 import type { RewrapService } from '../services/lifecycle/rewrap-service.js';
 import type { OrgService } from '../services/orgs/org-service.js';
 import type { SecuredDataService } from '../services/secured-data/secured-data-service.js';
 import { createRateLimiter } from '../services/rate-limiter.js';
+import type { ConvaultMetrics } from '../metrics/registry.js';
 import { registerBearerAuth } from './plugins/auth.js';
 import { answerClientError, registerErrorHandling, sendFrameworkError } from './plugins/errors.js';
+import { registerHttpMetrics } from './plugins/http-metrics.js';
 import { registerJsonBodyParser } from './plugins/json-body.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { auditRoutes } from './routes/audits.js';
@@ -21,6 +24,7 @@ import { healthRoutes } from './routes/health.js';
 import { keyConfigurationRoutes } from './routes/keyconfigurations.js';
 import { keyHealthRoutes } from './routes/key-health.js';
 import { lifecycleRoutes } from './routes/lifecycle.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { securedDataRoutes } from './routes/secured-data.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -33,6 +37,7 @@ export interface AppServices {
   audit: AuditService;
   keyConfigs: KeyConfigService;
   keyHealth: KeyHealthService;
+  webhookDeliveries: WebhookDeliveryService;
   lifecycle: LifecycleService;
   rewrap: RewrapService;
   securedData: SecuredDataService;
@@ -49,9 +54,11 @@ export interface BuildAppOptions {
   version: string;
   /** Set while the runtime shuts down: responses then close their connection. */
   draining?: { active: boolean };
+  /** Prometheus metrics and the token /metrics on this port requires (unset token → 404). */
+  metrics?: { registry: ConvaultMetrics; token?: string };
 }
 
-export async function buildApp({ services, bodyLimitBytes, authFailuresPerMinute, logger, version, draining }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ services, bodyLimitBytes, authFailuresPerMinute, logger, version, draining, metrics }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger,
     bodyLimit: bodyLimitBytes,
@@ -78,14 +85,16 @@ export async function buildApp({ services, bodyLimitBytes, authFailuresPerMinute
     }
   });
   registerErrorHandling(app);
+  if (metrics) registerHttpMetrics(app, metrics.registry);
   registerJsonBodyParser(app);
   await registerOpenApi(app, version);
   registerBearerAuth(app, services.auth, createRateLimiter({ limit: authFailuresPerMinute, windowMs: 60_000 }));
   await app.register(healthRoutes, { pingDatabase: services.pingDatabase });
+  if (metrics) await app.register(metricsRoutes, { metrics: metrics.registry, token: metrics.token });
   await app.register(organizationRoutes, { auth: services.auth, orgs: services.orgs });
   await app.register(tokenRoutes, { auth: services.auth, tokens: services.tokens });
   await app.register(keyConfigurationRoutes, { auth: services.auth, keyConfigs: services.keyConfigs });
-  await app.register(keyHealthRoutes, { auth: services.auth, keyHealth: services.keyHealth });
+  await app.register(keyHealthRoutes, { auth: services.auth, keyHealth: services.keyHealth, webhookDeliveries: services.webhookDeliveries });
   await app.register(auditRoutes, { auth: services.auth, audit: services.audit });
   await app.register(lifecycleRoutes, { auth: services.auth, lifecycle: services.lifecycle, rewrap: services.rewrap });
   await app.register(securedDataRoutes, { auth: services.auth, securedData: services.securedData });

@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { createAuditSealer, type AuditSealer } from '../services/audit/audit-sealer.js';
-import { createAuditService } from '../services/audit/audit-service.js';
+import { createConvaultMetrics, type ConvaultMetrics } from '../metrics/registry.js';
+import { createScrapeDal } from '../metrics/scrape-dal.js';
+import { createAuditService, type AuditService } from '../services/audit/audit-service.js';
 import { createAuthService, platformOrgIdFrom } from '../services/auth/auth-service.js';
 import { createTokenService } from '../services/auth/token-service.js';
 import { createKeyConfigDal } from '../services/keyconfig/keyconfig-dal.js';
@@ -9,11 +12,14 @@ import { createKeyConfigService } from '../services/keyconfig/keyconfig-service.
 import { createKeyHealthDal } from '../services/key-health/key-health-dal.js';
 import { createKeyHealthService } from '../services/key-health/key-health-service.js';
 import { webhookSettings } from '../services/key-health/webhook-config.js';
+import { createKeyHealthWebhooks } from '../services/key-health/key-health-webhooks.js';
+import { createWebhookDeliveryService } from '../services/key-health/webhook-deliveries.js';
+import { createWebhookOutboxDal } from '../services/key-health/webhook-outbox-dal.js';
 import { forgetLocalKmsUrl, recordLocalKmsUrl } from '../kms/local-kms-address.js';
 import { createLifecycleDal } from '../services/lifecycle/lifecycle-dal.js';
 import { createLifecycleService } from '../services/lifecycle/lifecycle-service.js';
 import { createRewrapService } from '../services/lifecycle/rewrap-service.js';
-import { createRateLimiter } from '../services/rate-limiter.js';
+import { createStoreRateLimiter } from '../services/store-rate-limiter.js';
 import { esdkClientProvider } from '../services/encryption/esdk-kms-client.js';
 import { createEncryptionService } from '../services/encryption/encryption-service.js';
 import { createKeyErrorRecorder } from '../services/secured-data/key-errors.js';
@@ -32,6 +38,7 @@ import type { Database } from '../store/schema.js';
 import { VERSION } from '../version.js';
 import { buildApp, type AppServices } from './app.js';
 import { setupKms, type KmsSetup } from './kms-setup.js';
+import { startMetricsListener } from './routes/metrics.js';
 import { databaseFailure, ensureWritableDataDir, listenFailure, localKmsListenFailure, startupStep } from './startup-failures.js';
 import { keyConfigSettings, rewrapSettings } from './service-settings.js';
 
@@ -44,6 +51,9 @@ export interface Runtime {
   kms: KmsSetup;
   services: AppServices;
   auditSealer: AuditSealer;
+  metrics: ConvaultMetrics;
+  /** Port of the loopback metrics listener (CONVAULT_METRICS_PORT), when configured. */
+  metricsPort?: number;
   /** Alias ARN of the demo customer key (embedded local KMS only). */
   demoKeyAliasArn?: string;
   close(): Promise<void>;
@@ -87,39 +97,56 @@ export async function startRuntime(config: Config): Promise<Runtime> {
 
 async function startServices(config: Config, database: DatabaseHandle<Database>, webhook: ReturnType<typeof webhookSettings>): Promise<Runtime> {
   const { db } = database;
+  const metrics = createConvaultMetrics({ orgLabel: config.metrics.orgLabel });
   const orgDal = createOrgDal(db);
   // SQLite: concurrent writes share one transaction and one commit (src/store/group-commit.ts).
   const groupCommit = database.dialect === 'sqlite' ? createGroupCommitter(db) : undefined;
-  const audit = createAuditService({ db, groupCommit });
+  const audit = countAppends(createAuditService({ db, groupCommit }), metrics.auditAppended);
   const platformOrgId = platformOrgIdFrom(orgDal);
   const auth = createAuthService({ tokenDal: createTokenDal(db), platformOrgId, tokenCacheMaxAgeMs: config.tokenCacheMaxAgeMs });
   const tokens = createTokenService({ db, audit, platformOrgId });
   const orgs = createOrgService({ orgDal });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
   const kms = await startupStep(() => setupKms(config, database), (err) => localKmsListenFailure(err, config));
+  const kmsProvider = kmsProviderLabel(config.kms.endpoint);
+  kms.metrics.subscribe((operation, outcome, ms) => metrics.observeKmsCall(kmsProvider, operation, outcome, ms));
   const demoKeyAliasArn = bootstrap.orgId ? await kms.ensureDemoKey(bootstrap.orgId) : undefined;
   const keyConfigDal = createKeyConfigDal(db);
   const keyConfigs = createKeyConfigService({
     dal: keyConfigDal,
     gateway: kms.gateway,
     audit,
-    testLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
+    testLimiter: createStoreRateLimiter({ ...database, name: 'keytest', limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
+    cacheObserver: metrics.cacheObserver('configurations'),
     platformKeyArn: kms.platformKeyArn,
     settings: keyConfigSettings(config),
     // A passing Save ran the Test on the key: health is ok from there (keyHealth is wired below).
     onSaved: (row) => keyHealth.afterSave(row),
   });
 
-  // Key health: background probes of every customer key, one node at a time (docs/KEY_HEALTH.md).
+  // Key health: background probes of every customer key, one node at a time (docs/KEY_HEALTH.md);
+  // transitions go to the durable webhook outbox, sent by one node at a time.
+  const nodeId = `node-${randomUUID()}`;
+  const healthLog = {
+    info: (obj: object, msg: string) => app.log.info(obj, msg),
+    warn: (obj: object, msg: string) => app.log.warn(obj, msg),
+    error: (obj: object, msg: string) => app.log.error(obj, msg),
+  };
+  const webhooks = webhook
+    ? createKeyHealthWebhooks(db, { url: webhook.url, secret: webhook.secret, retry: { attempts: webhook.maxAttempts }, nodeId, audit, log: healthLog, onAttempt: metrics.webhookDelivery })
+    : undefined;
+  const outboxDal = createWebhookOutboxDal(db);
+  const webhookDeliveries = createWebhookDeliveryService({ dal: outboxDal, keyConfigDal, outbox: webhooks, audit });
   const keyHealth = createKeyHealthService({
     dal: createKeyHealthDal(db),
     keyConfigDal,
     keyConfigs,
     gateway: kms.gateway,
     audit,
-    probeLimiter: createRateLimiter({ limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
-    ...(webhook ? { webhook } : {}),
+    probeLimiter: createStoreRateLimiter({ ...database, name: 'probe', limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
+    ...(webhooks ? { webhooks } : {}),
     settings: {
+      nodeId,
       intervalMs: config.keyProbeIntervalSeconds * 1000,
       platformKeyArn: kms.platformKeyArn,
       platformAccountId: config.kms.platformAccountId,
@@ -127,11 +154,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
       allowedRegions: config.kms.allowedRegions,
       defaultRegion: config.kms.region,
     },
-    log: {
-      info: (obj, msg) => app.log.info(obj, msg),
-      warn: (obj, msg) => app.log.warn(obj, msg),
-      error: (obj, msg) => app.log.error(obj, msg),
-    },
+    log: healthLog,
   });
 
   // Customer secured data and Encrypt/Decrypt Data (src/services/secured-data, src/services/encryption).
@@ -146,6 +169,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
     audit,
     keyErrors,
     settings: { ...keyErrorSettings, rotateMs: config.dataKeys.rotateSeconds * 1000, maxConversations: config.dataKeys.maxConversations, cacheMaxAgeMs },
+    cacheObservers: { dataKeys: metrics.cacheObserver('data_keys'), conversationKeys: metrics.cacheObserver('conversation_keys') },
   });
   const encryption = createEncryptionService({
     keyConfigs,
@@ -177,13 +201,16 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
     log: { error: (obj, msg) => app.log.error(obj, msg) },
   });
 
-  const services: AppServices = { auth, tokens, orgs, audit, keyConfigs, keyHealth, securedData, encryption, lifecycle, rewrap, pingDatabase: () => pingStore(db, 2000) };
+  const services: AppServices = { auth, tokens, orgs, audit, keyConfigs, keyHealth, webhookDeliveries, securedData, encryption, lifecycle, rewrap, pingDatabase: () => pingStore(db, 2000) };
+  const scrape = createScrapeDal(db);
+  metrics.setScrapeSources({ rewrapJobs: scrape.rewrapJobs, keyHealth: scrape.keyHealth, webhookOutbox: () => outboxDal.stats(Date.now()), pool: database.poolStats });
   const draining = { active: false };
   const app = await buildApp({
     draining,
     services,
     bodyLimitBytes: config.bodyLimitBytes,
     authFailuresPerMinute: config.authFailuresPerMinute,
+    metrics: { registry: metrics, token: config.metrics.token },
     version: VERSION,
     logger: {
       level: config.logLevel,
@@ -208,6 +235,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
   rewrap.startSweeper(2000);
   keyHealth.start();
   auditSealer.start();
+  const metricsListener = config.metrics.port !== undefined ? await startMetricsListener(metrics, config.metrics.port) : undefined;
 
   let closed = false;
   return {
@@ -218,6 +246,8 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
     kms,
     services,
     auditSealer,
+    metrics,
+    metricsPort: metricsListener?.port,
     demoKeyAliasArn,
     async close() {
       if (closed) return;
@@ -229,6 +259,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
       const jobsStopped = rewrap.stop();
       const probesStopped = keyHealth.stop();
       await app.close();
+      await metricsListener?.close();
       await jobsStopped;
       await probesStopped;
       // A last pass, so a clean shutdown leaves nothing for another node to seal.
@@ -238,6 +269,25 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
       if (kms.localKms) forgetLocalKmsUrl(config.dataDir, kms.localKms.url);
       await kms.close();
       await database.close();
+    },
+  };
+}
+
+/** The `provider` label of KMS call metrics: where the platform's KMS calls go. */
+function kmsProviderLabel(endpoint: string | undefined): string {
+  if (endpoint === undefined) return 'local';
+  if (endpoint === 'aws') return 'aws';
+  return 'endpoint';
+}
+
+/** The audit service, counting the events it appends (the events-appended metric). */
+function countAppends(audit: AuditService, appended: () => void): AuditService {
+  return {
+    ...audit,
+    async record(event, executor) {
+      const recorded = await audit.record(event, executor);
+      appended();
+      return recorded;
     },
   };
 }

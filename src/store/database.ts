@@ -16,6 +16,8 @@ export interface DatabaseHandle<DB> {
   location: string;
   /** The statement cache under Kysely (src/store/statement-cache.ts). */
   statements(): StatementCacheStats;
+  /** PostgreSQL pool connections (absent on SQLite, which has none). */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
   /** Where connection errors that reach no query are reported (default: a JSON line on stderr). */
   setLogger(logger: DatabaseLogger): void;
@@ -119,5 +121,6 @@ async function openPostgres<DB>(
     statements: preparing.stats,
     close: () => db.destroy(),
     setLogger: (next) => void (logger = next),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
 }

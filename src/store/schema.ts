@@ -112,7 +112,7 @@ export interface AuditSealsTable {
   seal_hash: string;
 }
 
-/** A named lease: one holder at a time until `expires_at` (the audit sealer's). */
+/** A named lease: one holder at a time until `expires_at` (the audit sealer's, the webhook sender's). */
 export interface LeasesTable {
   name: string;
   owner: string | null;
@@ -204,6 +204,30 @@ export interface KeyHealthTable {
   updated_at: number;
 }
 
+/** A key health webhook delivery (the durable outbox, src/services/key-health/webhook-outbox.ts). */
+export interface WebhookDeliveriesTable {
+  /** Also the idempotency key: sent as X-Convault-Delivery and Idempotency-Key on every attempt. */
+  id: string;
+  org_id: string;
+  config_id: string;
+  event: string;
+  payload: string;
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+  delivered_at: number | null;
+}
+
+/** A token bucket shared by the nodes on PostgreSQL (src/services/store-rate-limiter.ts). */
+export interface RateLimitBucketsTable {
+  key: string;
+  tokens: number;
+  updated_at: number;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   principals: PrincipalsTable;
@@ -220,4 +244,6 @@ export interface Database {
   secured_values: SecuredValuesTable;
   jobs: JobsTable;
   key_health: KeyHealthTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  rate_limit_buckets: RateLimitBucketsTable;
 }

@@ -111,7 +111,7 @@ export async function orgWithCustomerKey(
   name: string,
   createOrg: (server: TestServer, name: string, permissions: string[]) => Promise<{ orgId: string; token: string }>,
   opts: Omit<CustomerKeyOptions, 'orgIds'> = {},
-): Promise<{ orgId: string; token: string; key: CustomerKey }> {
+): Promise<{ orgId: string; token: string; key: CustomerKey; configId: string }> {
   const org = await createOrg(server, name, [
     'conversation:encryptionKey:view',
     'conversation:encryptionKey:edit',
@@ -121,6 +121,6 @@ export async function orgWithCustomerKey(
     'audit:log:view',
   ]);
   const key = await createCustomerKey(server, { ...opts, orgIds: [org.orgId] });
-  await configureOrgKey(server, org.token, key.aliasArn);
-  return { ...org, key };
+  const config = (await configureOrgKey(server, org.token, key.aliasArn)) as { id: string };
+  return { ...org, key, configId: config.id };
 }

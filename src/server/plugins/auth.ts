@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from
 import type { AuthService, Caller } from '../../services/auth/auth-service.js';
 import type { Permission } from '../../services/auth/permissions.js';
 import { AppError, unauthorized } from '../../services/errors.js';
-import type { RateLimiter } from '../../services/rate-limiter.js';
+import type { createRateLimiter } from '../../services/rate-limiter.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -16,7 +16,7 @@ declare module 'fastify' {
  * encoded path (`/%61pi/v2/…`, which the router decodes to an API route) cannot skip the check.
  * Failed authentications are limited per client address (429 with Retry-After).
  */
-export function registerBearerAuth(app: FastifyInstance, auth: Pick<AuthService, 'authenticate'>, failures: Pick<RateLimiter, 'take' | 'check'>): void {
+export function registerBearerAuth(app: FastifyInstance, auth: Pick<AuthService, 'authenticate'>, failures: Pick<ReturnType<typeof createRateLimiter>, 'take' | 'check'>): void {
   app.decorateRequest('caller', undefined);
   app.addHook('onRequest', async (request) => {
     if (!isApiRequest(request)) return;

@@ -62,6 +62,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
     } else if (appError.status >= 500) request.log.error({ err }, 'request failed');
     if ((appError.status === 429 || appError.status === 503) && appError.details?.retryAfterSeconds !== undefined) {
       void reply.header('retry-after', String(appError.details.retryAfterSeconds));
+    } else if (appError.status === 503 && !reply.hasHeader('retry-after')) {
+      // 503 here means a dependency (KMS, the database) is unreachable or throttling: worth a retry soon.
+      void reply.header('retry-after', String(appError.details?.retryAfterSeconds ?? 1));
     }
     return reply.status(appError.status).send(toErrorBody(appError, request.id));
   });

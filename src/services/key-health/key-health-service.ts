@@ -12,7 +12,7 @@ import type { KeyHealthDal } from './key-health-dal.js';
 import type { KmsFailureKind } from '../../kms/kms-failure.js';
 import { mapLimit, probeOrgKeys, statusForFailure, summarizeKeys, type ProbeSettings } from './probe.js';
 import { silentLog, type HealthError, type HealthLog, type KeyHealth, type KeyHealthModel, type ProbeResult, type ProbeTrigger, type StoredHealthStatus, type TransitionPayload } from './types.js';
-import { createWebhookSender, type WebhookRetry, type WebhookSender } from './webhook.js';
+import type { WebhookOutbox } from './webhook-outbox.js';
 
 export const KEY_HEALTH_PRINCIPAL = 'system:key-health';
 
@@ -41,8 +41,8 @@ export interface KeyHealthServiceDeps {
   audit: Pick<AuditService, 'record'>;
   /** Manual probes (POST …/health/probe) per organization: each costs the customer KMS requests. */
   probeLimiter: Pick<RateLimiter, 'take'>;
-  /** Where transitions are POSTed (checked by webhookSettings); absent → no webhooks. */
-  webhook?: { url: string; secret: string; retry?: Partial<WebhookRetry> };
+  /** The durable outbox transitions are written to (key-health-webhooks.ts); absent → no webhooks. */
+  webhooks?: Pick<WebhookOutbox, 'enqueue' | 'wake' | 'start' | 'stop' | 'drain'>;
   settings: KeyHealthSettings;
   log?: HealthLog;
   clock?: () => number;
@@ -69,9 +69,7 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
   const nodeId = settings.nodeId ?? `node-${randomUUID()}`;
   const batchSize = Math.max(concurrency * 4, 32);
 
-  const webhook: WebhookSender | undefined = deps.webhook
-    ? createWebhookSender({ ...deps.webhook, log, onGiveUp: (failure) => auditGiveUp(failure.payload, failure) })
-    : undefined;
+  const webhooks = deps.webhooks;
 
   let timer: NodeJS.Timeout | undefined;
   let started = false;
@@ -155,13 +153,17 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
       const changed = from !== result.status;
       const written = await dal.transaction(async (trx) => {
         if (!(await dal.writeResult(orgId, row.version, values, checkedAt, trx))) return false;
-        if (changed) await auditTransition(config, from, result, checkedAt, trigger, trx);
+        if (changed) {
+          await auditTransition(config, from, result, checkedAt, trigger, trx);
+          // In the same transaction: a recorded transition always has its delivery.
+          await webhooks?.enqueue(transitionPayload(config, from, result, checkedAt), trx);
+        }
         return true;
       });
       if (!written) continue;
       await afterWrite(config, result);
       if (changed) {
-        webhook?.send(transitionPayload(config, from, result, checkedAt));
+        webhooks?.wake();
         log.info({ orgId, from, to: result.status, trigger }, 'key health changed');
       }
       return { ...row, ...values, version: row.version + 1, updated_at: checkedAt };
@@ -217,21 +219,6 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
       },
       trx,
     );
-  }
-
-  async function auditGiveUp(payload: TransitionPayload, failure: { deliveryId: string; attempts: number; reason: string }) {
-    try {
-      await deps.audit.record({
-        orgId: payload.orgId,
-        principal: KEY_HEALTH_PRINCIPAL,
-        action: 'keyhealth.webhook',
-        target: payload.configurationId,
-        outcome: 'failure',
-        details: { deliveryId: failure.deliveryId, attempts: failure.attempts, reason: failure.reason, webhook: webhook?.target ?? '', from: payload.from, to: payload.to },
-      });
-    } catch (err) {
-      log.error({ orgId: payload.orgId, deliveryId: failure.deliveryId, err: (err as Error).message }, 'key health: could not audit an undelivered webhook');
-    }
   }
 
   // ---- what a passing Save and real traffic tell without a probe -------------------------------------
@@ -359,15 +346,16 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
       if (started || stopped) return;
       started = true;
       scheduleTick();
+      webhooks?.start();
     },
 
-    /** Stops the probes, waits for the one in flight, then ends webhook retries (undelivered ones are audited). */
+    /** Stops the probes and the webhook sender, waiting for what is in flight (pending deliveries stay in the outbox). */
     async stop(): Promise<void> {
       stopped = true;
       if (timer) clearTimeout(timer);
       timer = undefined;
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-      await webhook?.close();
+      await webhooks?.stop();
     },
 
     /** One scheduler pass now (the timer calls it; tests drive it with their own clock). */
@@ -391,7 +379,7 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
     async probe(caller: Caller, configId: string): Promise<KeyHealthModel> {
       const config = await findOwn(caller, configId);
       requireCustomerKey(config);
-      deps.probeLimiter.take(caller.orgId, 'key health probes');
+      await deps.probeLimiter.take(caller.orgId, 'key health probes');
       const row = await track(probeOrg(config, 'manual'));
       await deps.audit.record({
         orgId: caller.orgId,
@@ -416,9 +404,9 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
     /** A KMS call of real traffic with the org's key `keyId` succeeded, or failed with `failure`. */
     observeTraffic,
 
-    /** Resolves once every queued webhook delivery is delivered or given up (tests). */
+    /** Sends webhook deliveries until none is pending (tests; the background loop does it otherwise). */
     async webhooksIdle(): Promise<void> {
-      await webhook?.idle();
+      await webhooks?.drain();
     },
 
     nodeId,

@@ -5,7 +5,7 @@ import { ConfigError, type Config } from '../../config.js';
  * (an unsigned webhook could be forged by anyone who can reach the receiver, and a secret made up
  * at start would differ on every node and every restart).
  */
-export function webhookSettings(webhook: Config['webhook']): { url: string; secret: string } | undefined {
+export function webhookSettings(webhook: Config['webhook']): { url: string; secret: string; maxAttempts: number } | undefined {
   if (!webhook) return undefined;
   if (!webhook.secret) {
     throw new ConfigError(
@@ -14,5 +14,5 @@ export function webhookSettings(webhook: Config['webhook']): { url: string; secr
   }
   const url = new URL(webhook.url);
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`Invalid CONVAULT_WEBHOOK_URL: must be an http(s) URL (got ${url.protocol})`);
-  return { url: webhook.url, secret: webhook.secret };
+  return { url: webhook.url, secret: webhook.secret, maxAttempts: webhook.maxAttempts };
 }

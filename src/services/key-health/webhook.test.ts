@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TransitionPayload } from './types.js';
-import { createWebhookSender, signWebhook, verifyWebhook, type WebhookGiveUp } from './webhook.js';
+import { createWebhookPoster, retryDelayMs, signWebhook, verifyWebhook } from './webhook.js';
 
 const SECRET = 'a-webhook-secret-of-some-length';
 const payload: TransitionPayload = {
@@ -48,18 +48,10 @@ afterEach(async () => {
   while (closers.length) await closers.pop()!();
 });
 
-async function setup(statuses: number[], opts: { attempts?: number } = {}) {
+async function setup(statuses: number[]) {
   const r = await receiver(statuses);
   closers.push(r.close);
-  const gaveUp: WebhookGiveUp[] = [];
-  const sender = createWebhookSender({
-    url: r.url,
-    secret: SECRET,
-    retry: { attempts: opts.attempts ?? 4, baseDelayMs: 5, maxDelayMs: 20, timeoutMs: 2000 },
-    onGiveUp: (f) => void gaveUp.push(f),
-  });
-  closers.push(() => sender.close());
-  return { r, sender, gaveUp };
+  return { r, poster: createWebhookPoster({ url: r.url, secret: SECRET, timeoutMs: 2000 }) };
 }
 
 describe('webhook signatures', () => {
@@ -77,86 +69,53 @@ describe('webhook signatures', () => {
   });
 
   it('refuses a secret shorter than 16 characters and a URL that is not http(s)', () => {
-    expect(() => createWebhookSender({ url: 'http://127.0.0.1/x', secret: 'short' })).toThrow(/at least 16/);
-    expect(() => createWebhookSender({ url: 'ftp://127.0.0.1/x', secret: SECRET })).toThrow(/http\(s\)/);
+    expect(() => createWebhookPoster({ url: 'http://127.0.0.1/x', secret: 'short' })).toThrow(/at least 16/);
+    expect(() => createWebhookPoster({ url: 'ftp://127.0.0.1/x', secret: SECRET })).toThrow(/http\(s\)/);
   });
 });
 
-describe('webhook delivery', () => {
-  it('delivers a signed JSON POST with the event, delivery id and timestamp headers', async () => {
-    const { r, sender, gaveUp } = await setup([204]);
-    const id = sender.send(payload);
-    await sender.idle();
+describe('one webhook attempt', () => {
+  it('is a signed JSON POST with the event, delivery id (also Idempotency-Key) and timestamp headers', async () => {
+    const { r, poster } = await setup([204]);
+    const body = JSON.stringify(payload);
+    expect(await poster.post('delivery-1', 'keyhealth.transition', body)).toEqual({ ok: true });
     expect(r.received).toHaveLength(1);
     const [got] = r.received;
     expect(JSON.parse(got!.body)).toEqual(payload);
     expect(got!.headers['content-type']).toBe('application/json');
     expect(got!.headers['x-convault-event']).toBe('keyhealth.transition');
-    expect(got!.headers['x-convault-delivery']).toBe(id);
+    expect(got!.headers['x-convault-delivery']).toBe('delivery-1');
+    expect(got!.headers['idempotency-key']).toBe('delivery-1');
     const headers = { signature: got!.headers['x-convault-signature'] as string, timestamp: got!.headers['x-convault-timestamp'] as string };
     expect(verifyWebhook(SECRET, headers, got!.body)).toBe(true);
-    expect(gaveUp).toEqual([]);
-    expect(sender.target).not.toContain('receiver-secret'); // the query string never reaches logs or the audit trail
+    expect(poster.target).not.toContain('receiver-secret'); // the query string never reaches logs or the audit trail
   });
 
-  it('retries a receiver that fails twice with backoff, then delivers (same delivery id, each attempt signed)', async () => {
-    const { r, sender, gaveUp } = await setup([500, 503, 200]);
-    sender.send(payload);
-    await sender.idle();
-    expect(r.received).toHaveLength(3);
-    expect(new Set(r.received.map((x) => x.headers['x-convault-delivery'])).size).toBe(1);
-    for (const x of r.received) {
-      expect(verifyWebhook(SECRET, { signature: x.headers['x-convault-signature'] as string, timestamp: x.headers['x-convault-timestamp'] as string }, x.body)).toBe(true);
+  it('says whether another attempt may help: 5xx and 429 yes, a refusal (4xx) or a redirect (not followed) no', async () => {
+    const body = JSON.stringify(payload);
+    for (const [status, retry] of [[500, true], [503, true], [429, true], [401, false], [404, false], [302, false]] as const) {
+      const { r, poster } = await setup([status]);
+      expect(await poster.post('d', 'keyhealth.transition', body)).toEqual({ ok: false, reason: `HTTP ${status}`, retry });
+      expect(r.received).toHaveLength(1);
     }
-    expect(gaveUp).toEqual([]);
   });
 
-  it('gives up after the last attempt and reports it, without throwing', async () => {
-    const { r, sender, gaveUp } = await setup([500], { attempts: 3 });
-    sender.send(payload);
-    await sender.idle();
-    expect(r.received).toHaveLength(3);
-    expect(gaveUp).toHaveLength(1);
-    expect(gaveUp[0]).toMatchObject({ attempts: 3, reason: 'HTTP 500', payload });
-  });
-
-  it('does not retry a refusal (4xx) nor follow a redirect', async () => {
-    const refused = await setup([401]);
-    refused.sender.send(payload);
-    await refused.sender.idle();
-    expect(refused.r.received).toHaveLength(1);
-    expect(refused.gaveUp[0]).toMatchObject({ attempts: 1, reason: 'HTTP 401' });
-
-    const redirected = await setup([302]);
-    redirected.sender.send(payload);
-    await redirected.sender.idle();
-    expect(redirected.r.received).toHaveLength(1);
-    expect(redirected.gaveUp[0]).toMatchObject({ attempts: 1, reason: 'HTTP 302' });
-  });
-
-  it('retries an unreachable receiver, then gives up with the network error', async () => {
+  it('an unreachable receiver is worth retrying and names the network error; an aborted attempt says shutdown', async () => {
     const r = await receiver([200]);
     await r.close(); // nothing listens on that port any more
-    const gaveUp: WebhookGiveUp[] = [];
-    const sender = createWebhookSender({ url: r.url, secret: SECRET, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10, timeoutMs: 2000 }, onGiveUp: (f) => void gaveUp.push(f) });
-    sender.send(payload);
-    await sender.idle();
-    expect(gaveUp).toHaveLength(1);
-    expect(gaveUp[0]).toMatchObject({ attempts: 2, reason: 'ECONNREFUSED' });
+    const poster = createWebhookPoster({ url: r.url, secret: SECRET, timeoutMs: 2000 });
+    expect(await poster.post('d', 'keyhealth.transition', '{}')).toEqual({ ok: false, reason: 'ECONNREFUSED', retry: true });
+    const aborted = new AbortController();
+    aborted.abort();
+    expect(await poster.post('d', 'keyhealth.transition', '{}', aborted.signal)).toMatchObject({ ok: false, reason: 'shutdown' });
   });
 
-  it('close() ends the wait between retries: the delivery is given up as shutdown', async () => {
-    const r = await receiver([500]);
-    closers.push(r.close);
-    const gaveUp: WebhookGiveUp[] = [];
-    const sender = createWebhookSender({ url: r.url, secret: SECRET, retry: { attempts: 5, baseDelayMs: 60_000, maxDelayMs: 60_000, timeoutMs: 2000 }, onGiveUp: (f) => void gaveUp.push(f) });
-    sender.send(payload);
-    while (r.received.length === 0) await new Promise((resolve) => setImmediate(resolve));
-    await sender.close();
-    expect(gaveUp).toHaveLength(1);
-    expect(gaveUp[0]).toMatchObject({ attempts: 1, reason: 'shutdown' });
-    sender.send(payload); // after close: dropped and reported at once
-    await sender.idle();
-    expect(gaveUp[1]).toMatchObject({ attempts: 0, reason: 'shutdown' });
+  it('backs off exponentially with ±20 % jitter, capped', () => {
+    const retry = { attempts: 10, baseDelayMs: 1000, maxDelayMs: 30_000, timeoutMs: 1 };
+    expect(retryDelayMs(retry, 2, () => 0.5)).toBe(1000);
+    expect(retryDelayMs(retry, 4, () => 0.5)).toBe(4000);
+    expect(retryDelayMs(retry, 4, () => 0)).toBe(3200);
+    expect(retryDelayMs(retry, 4, () => 1)).toBe(4800);
+    expect(retryDelayMs(retry, 20, () => 0.5)).toBe(30_000);
   });
 });

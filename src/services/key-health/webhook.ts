@@ -1,18 +1,17 @@
-import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { HealthLog, TransitionPayload } from './types.js';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
- * Key health webhooks: a JSON POST per status change, signed with HMAC-SHA256 over
- * `<timestamp>.<raw body>` (docs/KEY_HEALTH.md), retried with bounded exponential backoff in the
- * background. A delivery that finally fails is reported to `onGiveUp` (logged and audited by the
- * service), never thrown.
+ * Key health webhooks on the wire: a JSON POST per status change, signed with HMAC-SHA256 over
+ * `<timestamp>.<raw body>` (docs/KEY_HEALTH.md). One call of `post` is one attempt; retries,
+ * backoff and giving up belong to the durable outbox (webhook-outbox.ts).
  */
 
 export const SIGNATURE_HEADER = 'x-convault-signature';
 export const TIMESTAMP_HEADER = 'x-convault-timestamp';
 export const DELIVERY_HEADER = 'x-convault-delivery';
 export const EVENT_HEADER = 'x-convault-event';
+/** The delivery id again, under the name idempotent receivers commonly look for. */
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
 
 /** `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` */
 export function signWebhook(secret: string, timestamp: string, body: string): string {
@@ -40,7 +39,7 @@ export function verifyWebhook(
 }
 
 export interface WebhookRetry {
-  /** Attempts in all, the first included. */
+  /** Attempts in all, the first included; then the delivery is marked failed (retryable by hand). */
   attempts: number;
   /** Delay before the second attempt; doubled each time, ±20 % jitter, capped by maxDelayMs. */
   baseDelayMs: number;
@@ -49,30 +48,25 @@ export interface WebhookRetry {
   timeoutMs: number;
 }
 
-export const DEFAULT_WEBHOOK_RETRY: WebhookRetry = { attempts: 5, baseDelayMs: 1000, maxDelayMs: 30_000, timeoutMs: 10_000 };
+export const DEFAULT_WEBHOOK_RETRY: WebhookRetry = { attempts: 8, baseDelayMs: 1000, maxDelayMs: 30_000, timeoutMs: 10_000 };
 
-export interface WebhookGiveUp {
-  deliveryId: string;
-  payload: TransitionPayload;
-  attempts: number;
-  /** The last answer: `HTTP 500`, `timeout`, `ECONNREFUSED`, `shutdown` … */
-  reason: string;
+/** Delay before attempt number `attempt` (2, 3, …): exponential with ±20 % jitter. */
+export function retryDelayMs(retry: WebhookRetry, attempt: number, random: () => number = Math.random): number {
+  const exp = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 2));
+  return Math.round(exp * (0.8 + 0.4 * random()));
 }
 
-export interface WebhookSenderOptions {
+export type AttemptOutcome = { ok: true } | { ok: false; reason: string; retry: boolean };
+
+export interface WebhookPosterOptions {
   url: string;
   secret: string;
-  retry?: Partial<WebhookRetry>;
-  /** At most this many deliveries wait at once; more are dropped (and reported) rather than piling up. */
-  maxPending?: number;
-  log?: HealthLog;
-  onGiveUp?: (failure: WebhookGiveUp) => Promise<void> | void;
+  timeoutMs?: number;
   fetch?: typeof fetch;
-  random?: () => number;
   nowSeconds?: () => number;
 }
 
-export type WebhookSender = ReturnType<typeof createWebhookSender>;
+export type WebhookPoster = ReturnType<typeof createWebhookPoster>;
 
 export class WebhookConfigError extends Error {}
 
@@ -81,7 +75,7 @@ function retryable(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500;
 }
 
-export function createWebhookSender(opts: WebhookSenderOptions) {
+export function createWebhookPoster(opts: WebhookPosterOptions) {
   let target: URL;
   try {
     target = new URL(opts.url);
@@ -90,111 +84,44 @@ export function createWebhookSender(opts: WebhookSenderOptions) {
   }
   if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new WebhookConfigError('Invalid CONVAULT_WEBHOOK_URL: must be an http(s) URL');
   if (opts.secret.length < 16) throw new WebhookConfigError('Invalid CONVAULT_WEBHOOK_SECRET: must be at least 16 characters');
-  const retry = { ...DEFAULT_WEBHOOK_RETRY, ...opts.retry };
   const doFetch = opts.fetch ?? fetch;
-  const random = opts.random ?? Math.random;
   const nowSeconds = opts.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
-  const log = opts.log;
-  const maxPending = opts.maxPending ?? 1000;
-  /** Logged and audited: the host and path only, since a query string may carry a receiver's token. */
-  const where = `${target.origin}${target.pathname}`;
-  const pending = new Set<Promise<void>>();
-  const shutdown = new AbortController();
-
-  const delayBefore = (attempt: number) => {
-    const exp = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 2));
-    return Math.round(exp * (0.8 + 0.4 * random()));
-  };
-
-  async function attemptOnce(deliveryId: string, body: string): Promise<{ ok: true } | { ok: false; reason: string; retry: boolean }> {
-    const timestamp = String(nowSeconds());
-    const signal = AbortSignal.any([shutdown.signal, AbortSignal.timeout(retry.timeoutMs)]);
-    try {
-      const res = await doFetch(target, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'convault-key-health',
-          [EVENT_HEADER]: 'keyhealth.transition',
-          [DELIVERY_HEADER]: deliveryId,
-          [TIMESTAMP_HEADER]: timestamp,
-          [SIGNATURE_HEADER]: signWebhook(opts.secret, timestamp, body),
-        },
-        body,
-        // A signed payload is never forwarded to wherever a redirect points.
-        redirect: 'manual',
-        signal,
-      });
-      await res.arrayBuffer().catch(() => undefined); // drain, so the connection is reused
-      if (res.status >= 200 && res.status < 300) return { ok: true };
-      return { ok: false, reason: `HTTP ${res.status}`, retry: retryable(res.status) };
-    } catch (err) {
-      if (shutdown.signal.aborted) return { ok: false, reason: 'shutdown', retry: false };
-      const e = err as { name?: string; code?: string; cause?: { code?: string }; message?: string };
-      const reason = e.name === 'TimeoutError' ? 'timeout' : (e.cause?.code ?? e.code ?? e.message ?? 'network error');
-      return { ok: false, reason, retry: true };
-    }
-  }
-
-  async function idle(): Promise<void> {
-    while (pending.size > 0) await Promise.all([...pending]);
-  }
-
-  async function deliver(deliveryId: string, payload: TransitionPayload): Promise<void> {
-    const body = JSON.stringify(payload);
-    let attempts = 0;
-    let reason = '';
-    for (;;) {
-      if (attempts > 0) {
-        try {
-          await sleep(delayBefore(attempts + 1), undefined, { signal: shutdown.signal, ref: false });
-        } catch {
-          reason = 'shutdown';
-          break;
-        }
-      }
-      attempts++;
-      const outcome = await attemptOnce(deliveryId, body);
-      if (outcome.ok) {
-        if (attempts > 1) log?.info({ deliveryId, attempts, webhook: where }, 'key health webhook delivered after retries');
-        return;
-      }
-      reason = outcome.reason;
-      if (!outcome.retry || attempts >= retry.attempts) break;
-      log?.warn({ deliveryId, attempt: attempts, reason, webhook: where }, 'key health webhook attempt failed; retrying');
-    }
-    log?.error({ deliveryId, attempts, reason, webhook: where, orgId: payload.orgId, to: payload.to }, 'key health webhook not delivered');
-    await opts.onGiveUp?.({ deliveryId, payload, attempts, reason });
-  }
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_WEBHOOK_RETRY.timeoutMs;
 
   return {
-    /** Where deliveries go, without query string (for logs and audit details). */
-    target: where,
+    /** Logged and audited: the host and path only, since a query string may carry a receiver's token. */
+    target: `${target.origin}${target.pathname}`,
 
-    /** Queues a delivery and returns at once; the id is sent as X-Convault-Delivery on every attempt. */
-    send(payload: TransitionPayload): string {
-      const deliveryId = randomUUID();
-      const run = (async () => {
-        if (shutdown.signal.aborted || pending.size >= maxPending) {
-          const reason = shutdown.signal.aborted ? 'shutdown' : `more than ${maxPending} deliveries pending`;
-          log?.error({ deliveryId, reason, webhook: where, orgId: payload.orgId }, 'key health webhook dropped');
-          await opts.onGiveUp?.({ deliveryId, payload, attempts: 0, reason });
-          return;
-        }
-        await deliver(deliveryId, payload);
-      })().catch((err) => log?.error({ deliveryId, err: (err as Error).message }, 'key health webhook failed unexpectedly'));
-      pending.add(run);
-      void run.finally(() => pending.delete(run));
-      return deliveryId;
-    },
-
-    /** Resolves when every queued delivery has been delivered or given up. */
-    idle,
-
-    /** Stops waiting between retries and aborts attempts in flight; each unfinished delivery is given up as `shutdown`. */
-    async close(): Promise<void> {
-      shutdown.abort();
-      await idle();
+    /** One signed attempt; `signal` aborts it (shutdown). Never throws. */
+    async post(deliveryId: string, event: string, body: string, signal?: AbortSignal): Promise<AttemptOutcome> {
+      const timestamp = String(nowSeconds());
+      const signals = [AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])];
+      try {
+        const res = await doFetch(target, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'convault-key-health',
+            [EVENT_HEADER]: event,
+            [DELIVERY_HEADER]: deliveryId,
+            [IDEMPOTENCY_HEADER]: deliveryId,
+            [TIMESTAMP_HEADER]: timestamp,
+            [SIGNATURE_HEADER]: signWebhook(opts.secret, timestamp, body),
+          },
+          body,
+          // A signed payload is never forwarded to wherever a redirect points.
+          redirect: 'manual',
+          signal: AbortSignal.any(signals),
+        });
+        await res.arrayBuffer().catch(() => undefined); // drain, so the connection is reused
+        if (res.status >= 200 && res.status < 300) return { ok: true };
+        return { ok: false, reason: `HTTP ${res.status}`, retry: retryable(res.status) };
+      } catch (err) {
+        if (signal?.aborted) return { ok: false, reason: 'shutdown', retry: true };
+        const e = err as { name?: string; code?: string; cause?: { code?: string }; message?: string };
+        const reason = e.name === 'TimeoutError' ? 'timeout' : (e.cause?.code ?? e.code ?? e.message ?? 'network error');
+        return { ok: false, reason, retry: true };
+      }
     },
   };
 }

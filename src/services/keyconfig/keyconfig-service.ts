@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { CacheObserver } from '../../crypto/index.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { Caller } from '../auth/auth-service.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
@@ -40,6 +41,8 @@ export interface KeyConfigServiceDeps {
   /** Told after a create or Save commits (its Test passed): key health records the key as ok. */
   onSaved?: (row: KeyConfigurationsTable) => Promise<void>;
   clock?: () => number;
+  /** Hits and misses of the per-organization active-key cache (metrics). */
+  cacheObserver?: CacheObserver;
 }
 
 export type KeyConfigService = ReturnType<typeof createKeyConfigService>;
@@ -69,7 +72,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
     if (target.kind === 'alias' && !parseAliasArn(url, settings.allowedRegions, settings.platformAccountId).ok) {
       return runKeyTest({ ...testInput(caller), target }); // syntax only: no KMS call, no token spent
     }
-    deps.testLimiter.take(caller.orgId, 'key tests');
+    await deps.testLimiter.take(caller.orgId, 'key tests');
     return runKeyTest({ ...testInput(caller), target });
   }
 
@@ -244,7 +247,11 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
     async resolveActiveKey(orgId: string): Promise<ActiveKey> {
       const cached = activeCache.get(orgId);
       const now = clock();
-      if (cached && now - cached.checkedAt < settings.refreshMs) return cached.key;
+      if (cached && now - cached.checkedAt < settings.refreshMs) {
+        deps.cacheObserver?.hit();
+        return cached.key;
+      }
+      deps.cacheObserver?.miss();
       const row = await dal.findByOrg(orgId);
       // A configuration saved by an earlier build may name the platform's account: never used as the org's key.
       if (row && row.type === 'KmsSymmetric' && !parseAliasArn(row.url, [row.url.split(':')[3] ?? ''], settings.platformAccountId).ok) {

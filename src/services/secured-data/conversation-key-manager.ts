@@ -1,4 +1,4 @@
-import { createKeyCache, generateConversationKey, isEnvelopeError, KEY_LENGTH, unwrapConversationKey, wrapConversationKey } from '../../crypto/index.js';
+import { createKeyCache, type CacheObserver, generateConversationKey, isEnvelopeError, KEY_LENGTH, unwrapConversationKey, wrapConversationKey } from '../../crypto/index.js';
 import type { ConversationKeysTable, OrgDataKeysTable } from '../../store/schema.js';
 import type { ActiveKey } from '../keyconfig/keyconfig-service.js';
 import type { DataKeyManager } from './data-key-manager.js';
@@ -13,6 +13,7 @@ export interface ConversationKeyManagerDeps {
   dataKeys: Pick<DataKeyManager, 'activeKey' | 'unlock'>;
   settings: ConversationKeySettings;
   clock?: () => number;
+  cacheObserver?: CacheObserver;
 }
 
 /** A conversation key made for a write, not yet stored. The caller owns `plaintext`. */
@@ -52,7 +53,7 @@ function copyKey(key: Buffer): Buffer {
 export function createConversationKeyManager(deps: ConversationKeyManagerDeps) {
   const clock = deps.clock ?? Date.now;
   const maxEntries = deps.settings.cacheMaxEntries;
-  const cache = createKeyCache<string>({ maxAgeMs: deps.settings.cacheMaxAgeMs, maxEntries, now: clock });
+  const cache = createKeyCache<string>({ maxAgeMs: deps.settings.cacheMaxAgeMs, maxEntries, now: clock, observer: deps.cacheObserver });
   const fingerprints = new Map<string, { wrapped: Buffer; dataKeyId: string }>();
   const cacheKey = (orgId: string, conversationId: string) => `${orgId}${SEP}${conversationId}`;
 

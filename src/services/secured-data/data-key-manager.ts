@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createKeyCache, createSingleFlight, KEY_LENGTH } from '../../crypto/index.js';
+import { createKeyCache, createSingleFlight, KEY_LENGTH, type CacheObserver } from '../../crypto/index.js';
 import { KmsCallError } from '../../kms/kms-failure.js';
 import type { KmsGateway } from '../../kms/kms-gateway.js';
 import type { OrgDataKeysTable } from '../../store/schema.js';
@@ -25,6 +25,7 @@ export interface DataKeyManagerDeps {
   keyErrors?: KeyErrorRecorder;
   settings: DataKeySettings;
   clock?: () => number;
+  cacheObserver?: CacheObserver;
 }
 
 /** A data key ready for use: the caller owns `plaintext` (a copy) and zeroes it when done. */
@@ -46,7 +47,7 @@ export type DataKeyManager = ReturnType<typeof createDataKeyManager>;
 export function createDataKeyManager(deps: DataKeyManagerDeps) {
   const { settings, dal } = deps;
   const clock = deps.clock ?? Date.now;
-  const cache = createKeyCache<string>({ maxAgeMs: settings.cacheMaxAgeMs, maxEntries: settings.cacheMaxEntries, now: clock });
+  const cache = createKeyCache<string>({ maxAgeMs: settings.cacheMaxAgeMs, maxEntries: settings.cacheMaxEntries, now: clock, observer: deps.cacheObserver });
   // When each cached plaintext expires (the cache evicts on its own; this only answers "until when").
   const expiries = new Map<string, number>();
   // orgId → the data key new conversations of that org get, and how many it has had.

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { isEnvelopeError } from '../../crypto/index.js';
+import { isEnvelopeError, type CacheObserver } from '../../crypto/index.js';
 import type { KmsGateway } from '../../kms/kms-gateway.js';
 import type { Database, OrgDataKeysTable, SecuredValuesTable } from '../../store/schema.js';
 import type { AuditService } from '../audit/audit-service.js';
@@ -32,6 +32,8 @@ export interface SecuredDataServiceDeps {
   keyErrors?: KeyErrorRecorder;
   settings: SecuredDataSettings;
   clock?: () => number;
+  /** Hit, miss and eviction counts of the two plaintext key caches (metrics). */
+  cacheObservers?: { dataKeys?: CacheObserver; conversationKeys?: CacheObserver };
 }
 
 /** GET answer. */
@@ -88,11 +90,13 @@ export function createSecuredDataService(deps: SecuredDataServiceDeps) {
     keyErrors: deps.keyErrors,
     settings: { ...settings, cacheMaxEntries: settings.dataKeyCacheMaxEntries ?? 10_000 },
     clock,
+    cacheObserver: deps.cacheObservers?.dataKeys,
   });
   const conversationKeys = createConversationKeyManager({
     dataKeys,
     settings: { cacheMaxAgeMs: settings.cacheMaxAgeMs, cacheMaxEntries: settings.conversationKeyCacheMaxEntries ?? 50_000 },
     clock,
+    cacheObserver: deps.cacheObservers?.conversationKeys,
   });
 
   async function prepare(orgId: string, conversationId: string, mode: 'replace' | 'merge'): Promise<WritePlan> {

@@ -7,6 +7,7 @@ import { lifecycle } from './0005-lifecycle.js';
 import { keyHealth } from './0006-key-health.js';
 import { auditSealing } from './0007-audit-sealing.js';
 import { tokenLifecycle } from './0008-token-lifecycle.js';
+import { operations } from './0009-operations.js';
 
 /** The convault schema. Names sort in the order they run; never edit one that has shipped. */
 export const convaultMigrations: MigrationSet = {
@@ -20,5 +21,6 @@ export const convaultMigrations: MigrationSet = {
     '0006-key-health': keyHealth,
     '0007-audit-sealing': auditSealing,
     '0008-token-lifecycle': tokenLifecycle,
+    '0009-operations': operations,
   },
 };

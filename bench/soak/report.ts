@@ -1,0 +1,174 @@
+import fs from 'node:fs';
+
+/** The soak's figures against its targets, printed and written to docs/RELIABILITY.md. */
+
+export interface SoakReport {
+  seconds: number;
+  workers: number;
+  orgs: number;
+  conversations: number;
+  phases: Array<{ name: string; from: number; to: number }>;
+  samples: Array<{ t: number; node: number; op: string; status: number; ms: number; shapeOk: boolean; retryAfter: boolean }>;
+  faults: Array<{ name: string; from: number; to: number; note: string }>;
+  wrongReads: string[];
+  lost: number;
+  lostDetail: string[];
+  checked: number;
+  rotation: { status: string; detail: string; job: string };
+  chains: Array<{ orgId: string; ok: boolean; count: number }>;
+  nodes: Array<{ name: string; usage: Array<{ t: number; rss: number; fds: number; pid: number }>; crashes: Array<{ t: number; output: string }> }>;
+  machine: string;
+}
+
+const RECOVERY_ALLOWANCE_S = 5;
+const MB = 2 ** 20;
+
+function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** A request that failed because of a fault: no answer, 5xx, or 424 (the customer key could not be used). */
+const failed = (status: number) => status === 0 || status >= 500 || status === 424;
+
+export function writeReliabilityReport(r: SoakReport, file: string, print: (line: string) => void): number {
+  const lines: string[] = [];
+  const out = (line = '') => lines.push(line);
+
+  // Fault windows: from the fault's start until RECOVERY_ALLOWANCE_S after its end.
+  const windows = r.faults.map((f) => ({ ...f, until: f.to + RECOVERY_ALLOWANCE_S }));
+  const inWindow = (t: number) => windows.some((w) => t >= w.from && t < w.until);
+  const recovery = r.faults.map((f) => {
+    // Up to 15 s after the fault, but never into the next fault.
+    const next = Math.min(...r.faults.filter((g) => g.from > f.from).map((g) => g.from), Infinity);
+    const after = r.samples.filter((x) => failed(x.status) && x.t >= f.to && x.t < Math.min(f.to + 15, next));
+    return { name: f.name, seconds: after.length ? Math.max(...after.map((x) => x.t)) - f.to : 0 };
+  });
+  const outside5xx = r.samples.filter((x) => x.status >= 500 && !inWindow(x.t));
+  const duringFaults = r.samples.filter((x) => inWindow(x.t) && x.status >= 400 && x.status !== 404);
+  const badFaultErrors = duringFaults.filter((x) => !(x.status === 503 || x.status === 424) || !x.shapeOk || (x.status === 503 && !x.retryAfter));
+  const noAnswer = r.samples.filter((x) => x.status === 0);
+  const noAnswerOutside = noAnswer.filter((x) => !inWindow(x.t));
+  const badShape = r.samples.filter((x) => x.status >= 400 && !x.shapeOk && x.status !== 0);
+
+  const nodeFigures = r.nodes.map((n) => {
+    const rss = n.usage.map((u) => u.rss);
+    const fds = n.usage.map((u) => u.fds);
+    // Growth is judged on the process that ran longest without a restart, after a 10 s warm-up.
+    const byPid = new Map<number, typeof n.usage>();
+    for (const u of n.usage) byPid.set(u.pid, [...(byPid.get(u.pid) ?? []), u]);
+    const longest = [...byPid.values()].sort((a, b) => b.length - a.length)[0] ?? [];
+    const warm = longest.filter((u) => u.t >= (longest[0]?.t ?? 0) + 10);
+    return {
+      name: n.name,
+      rssStart: rss[0] ?? NaN,
+      rssPeak: Math.max(...rss),
+      rssEnd: rss.at(-1) ?? NaN,
+      rssGrowth: warm.length > 1 ? warm.at(-1)!.rss - warm[0]!.rss : 0,
+      fdsStart: fds[0] ?? NaN,
+      fdsMax: Math.max(...fds),
+      fdsEnd: fds.at(-1) ?? NaN,
+      fdsGrowth: warm.length > 1 ? warm.at(-1)!.fds - warm[0]!.fds : 0,
+      processes: byPid.size,
+      crashes: n.crashes,
+    };
+  });
+
+  const targets = [
+    { what: 'acknowledged writes lost', value: r.lost, target: '0', ok: r.lost === 0 },
+    { what: 'wrong reads', value: r.wrongReads.length, target: '0', ok: r.wrongReads.length === 0 },
+    { what: '5xx outside fault windows', value: outside5xx.length, target: '0', ok: outside5xx.length === 0 },
+    { what: 'errors during faults not 503/424 in the error shape (503 with Retry-After)', value: badFaultErrors.length, target: '0', ok: badFaultErrors.length === 0 },
+    { what: 'error answers not in the error shape (whole run)', value: badShape.length, target: '0', ok: badShape.length === 0 },
+    ...recovery.map((x) => ({ what: `recovery after ${x.name} (s)`, value: Number(x.seconds.toFixed(1)), target: '≤ 5', ok: x.seconds <= 5 })),
+    ...nodeFigures.map((n) => ({ what: `${n.name} peak RSS (MB)`, value: Math.round(n.rssPeak / MB), target: '< 300', ok: n.rssPeak < 300 * MB })),
+    ...nodeFigures.map((n) => ({ what: `${n.name} unexpected exits`, value: n.crashes.length, target: '0', ok: n.crashes.length === 0 })),
+    { what: 'audit chains verified', value: `${r.chains.filter((c) => c.ok).length}/${r.chains.length}`, target: 'all', ok: r.chains.every((c) => c.ok) },
+  ];
+  const passed = targets.every((t) => t.ok);
+
+  out('# Reliability: the soak test');
+  out();
+  out('`npm run soak` (bench/soak.ts; not part of `npm test`) starts a standalone local KMS (`convault kms serve`), two');
+  out('`convault serve` nodes on one PostgreSQL database (a schema of its own) and a client that sends mixed traffic to');
+  out('both nodes, round robin. During the run it injects faults one after another; afterwards it reads back every');
+  out('acknowledged write from the node that did not acknowledge it, and verifies every organization\'s audit chain.');
+  out('This file is rewritten by each run; the figures below are from the last one.');
+  out();
+  out(`- Machine: ${r.machine}. Traffic: ${r.seconds} s, ${r.workers} concurrent clients, ${r.orgs} organizations, ${r.conversations} conversations.`);
+  out('- Mix: 45 % PUT (new or existing conversation), 15 % PATCH, 30 % GET, 10 % Encrypt Data then Decrypt Data on the other node;');
+  out('  one key rotation of an organization followed by a rewrap job in the middle.');
+  out('- Each conversation is written by one client only, so the expected content is known exactly; a write without an answer');
+  out('  (connection lost, 5xx) leaves both outcomes possible until a read settles it.');
+  out(`- Fault windows run from a fault\'s start to ${RECOVERY_ALLOWANCE_S} s after its end. Recovery time: from the end of the fault to the last`);
+  out('  failed request (no answer, 5xx, 424) within 15 s after it (and before the next fault).');
+  out();
+  out(`## Result: ${passed ? 'all targets met' : 'targets NOT met'}`);
+  out();
+  out('| Figure | Value | Target | |');
+  out('| --- | ---: | --- | --- |');
+  for (const t of targets) out(`| ${t.what} | ${t.value} | ${t.target} | ${t.ok ? 'ok' : '**missed**'} |`);
+  out();
+  out('## Faults');
+  out();
+  out('| Fault | From (s) | To (s) | What |');
+  out('| --- | ---: | ---: | --- |');
+  for (const f of r.faults) out(`| ${f.name} | ${f.from.toFixed(1)} | ${f.to.toFixed(1)} | ${f.note} |`);
+  out(`| key rotation + rewrap | | | ${r.rotation.status}; job ${r.rotation.job} |`);
+  out();
+  out('## Requests by phase');
+  out();
+  out('| Phase | Seconds | Requests | Statuses | No answer | p50 ms | p99 ms |');
+  out('| --- | --- | ---: | --- | ---: | ---: | ---: |');
+  for (const p of r.phases) {
+    const xs = r.samples.filter((x) => x.t >= p.from && x.t < p.to);
+    const counts = new Map<number, number>();
+    for (const x of xs) if (x.status !== 0) counts.set(x.status, (counts.get(x.status) ?? 0) + 1);
+    const statuses = [...counts].sort(([a], [b]) => a - b).map(([st, n]) => `${st}: ${n}`).join(', ');
+    const answered = xs.filter((x) => x.status !== 0).map((x) => x.ms);
+    out(`| ${p.name} | ${p.from.toFixed(0)}–${Math.min(p.to, r.seconds).toFixed(0)} | ${xs.length} | ${statuses} | ${xs.length - answered.length} | ${percentile(answered, 50)} | ${percentile(answered, 99)} |`);
+  }
+  out();
+  out('(404 answers are GETs of conversations not written yet. "No answer": the connection was refused or reset, e.g. while a node was down;');
+  out(`${noAnswer.length} in all, ${noAnswerOutside.length} outside fault windows.)`);
+  out();
+  out('## Nodes');
+  out();
+  out('| Node | RSS start / peak / end (MB) | RSS growth after warm-up (MB) | Open fds start / max / end | fd growth | Processes |');
+  out('| --- | --- | ---: | --- | ---: | ---: |');
+  for (const n of nodeFigures) {
+    out(`| ${n.name} | ${Math.round(n.rssStart / MB)} / ${Math.round(n.rssPeak / MB)} / ${Math.round(n.rssEnd / MB)} | ${(n.rssGrowth / MB).toFixed(1)} | ${n.fdsStart} / ${n.fdsMax} / ${n.fdsEnd} | ${n.fdsGrowth} | ${n.processes} |`);
+  }
+  for (const n of nodeFigures) {
+    for (const c of n.crashes) {
+      out();
+      out(`**${n.name} exited unexpectedly at ${c.t.toFixed(1)} s** (restarted by the soak, as a supervisor would). Last output:`);
+      out('```');
+      out(c.output.split('\n').filter(Boolean).slice(-12).join('\n'));
+      out('```');
+    }
+  }
+  out();
+  out('## Read-back and audit');
+  out();
+  out(`- ${r.checked} conversations with acknowledged writes read back from the other node: ${r.lost} lost.`);
+  for (const d of r.lostDetail) out(`  - ${d}`);
+  out(`- Wrong reads during the run: ${r.wrongReads.length}.`);
+  for (const d of r.wrongReads.slice(0, 10)) out(`  - ${d}`);
+  out(`- Audit chains: ${r.chains.map((c) => `${c.ok ? 'intact' : 'BROKEN'} (${c.count} events)`).join(', ')}.`);
+  if (badFaultErrors.length) {
+    const kinds = new Map<string, number>();
+    for (const x of badFaultErrors) {
+      const k = `${x.status}${x.shapeOk ? '' : ' (not the error shape)'}${x.status === 503 && !x.retryAfter ? ' (no Retry-After)' : ''}`;
+      kinds.set(k, (kinds.get(k) ?? 0) + 1);
+    }
+    out(`- Errors during faults that were not 503/424 in the error shape: ${[...kinds].map(([k, n]) => `${k}: ${n}`).join(', ')}.`);
+  }
+  if (outside5xx.length) out(`- 5xx outside fault windows at: ${outside5xx.slice(0, 20).map((x) => `${x.t.toFixed(1)} s ${x.op} ${x.status}`).join(', ')}.`);
+
+  const text = lines.join('\n') + '\n';
+  fs.writeFileSync(file, text);
+  for (const line of lines) print(line);
+  return passed ? 0 : 1;
+}
