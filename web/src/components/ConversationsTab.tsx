@@ -1,4 +1,4 @@
-import { useRef, useState } from 'react';
+import { useCallback, useRef, useState } from 'react';
 import { ApiError } from '../api/client';
 import { PERMISSION, type KeyConfiguration } from '../api/types';
 import { useSession } from '../session-context';
@@ -23,7 +23,14 @@ function ConversationsKeys() {
   const [saved, setSaved] = useState<string>();
   const [configs, reloadConfigs] = useLoad(() => api.listKeyConfigurations(), [api]);
   const [usageRefresh, setUsageRefresh] = useState(0);
-  const editButton = useRef<HTMLButtonElement>(null);
+  const editButton = useRef<HTMLButtonElement | null>(null);
+  // After a Save the configuration reloads and the Edit button may be drawn anew (or for the first
+  // time, after Configure): whichever button appears within this moment takes the focus.
+  const focusEditUntil = useRef(0);
+  const editButtonRef = useCallback((el: HTMLButtonElement | null) => {
+    editButton.current = el;
+    if (el && Date.now() < focusEditUntil.current) el.focus();
+  }, []);
 
   if (configs.status === 'loading') return <Loading what="the key configuration" />;
   if (configs.status === 'error') {
@@ -38,6 +45,7 @@ function ConversationsKeys() {
   function finishEditing() {
     setEditing(false);
     // Back to the button that opened the form, for keyboard users.
+    focusEditUntil.current = Date.now() + 5000;
     requestAnimationFrame(() => editButton.current?.focus());
   }
 
@@ -55,7 +63,7 @@ function ConversationsKeys() {
           <h2 id="current-heading">Conversations key configuration</h2>
           {canEdit && !editing && (
             <button
-              ref={editButton}
+              ref={editButtonRef}
               type="button"
               className="button primary"
               onClick={() => {
