@@ -39,6 +39,7 @@ export async function openXksProxy(opts: { dataDir: string; pkcs11?: Pkcs11Optio
   const backends: XksBackends = { software: createSoftwareBackend(rootKey), ...(pkcs11 ? { pkcs11 } : {}) };
   const credentials = createCredentialStore({ store, rootKey });
   const operations = createXksOperations({ store, backends });
+  let closed = false;
   return {
     location: database.location,
     keys: createKeyAdmin({ store, backends }),
@@ -48,7 +49,10 @@ export async function openXksProxy(opts: { dataDir: string; pkcs11?: Pkcs11Optio
     serve(serverOpts: { host: string; port: number; tls?: { cert: Buffer; key: Buffer }; log?: (entry: XksRequestLog) => void }): Promise<XksServer> {
       return startXksServer({ ...serverOpts, operations, secretFor: credentials.secretFor });
     },
+    /** Idempotent. */
     async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
       await pkcs11?.close();
       await database.close();
     },

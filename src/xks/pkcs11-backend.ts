@@ -26,17 +26,41 @@ const require = createRequire(import.meta.url);
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
+/**
+ * A module is initialized once per process (a second C_Initialize fails): backends on the same
+ * module share it, and the last one to close finalizes it.
+ */
+const loaded = new Map<string, { module: Pkcs11Types.PKCS11; users: number }>();
+
+function acquireModule(p: typeof Pkcs11Types, modulePath: string): Pkcs11Types.PKCS11 {
+  const entry = loaded.get(modulePath);
+  if (entry) {
+    entry.users += 1;
+    return entry.module;
+  }
+  const module = new p.PKCS11();
+  try {
+    module.load(modulePath);
+    module.C_Initialize();
+  } catch (err) {
+    throw new Pkcs11SetupError(`cannot load PKCS#11 module ${modulePath}: ${(err as Error).message}`);
+  }
+  loaded.set(modulePath, { module, users: 1 });
+  return module;
+}
+
+function releaseModule(modulePath: string): void {
+  const entry = loaded.get(modulePath);
+  if (!entry || --entry.users > 0) return;
+  loaded.delete(modulePath);
+  entry.module.C_Finalize();
+}
+
 export function openPkcs11Backend(opts: Pkcs11Options): KeyBackend {
   // Loaded on demand: a proxy without --pkcs11-module never needs the native addon.
   const p = require('pkcs11js') as typeof Pkcs11Types;
-  const module = new p.PKCS11();
-  try {
-    module.load(opts.modulePath);
-  } catch (err) {
-    throw new Pkcs11SetupError(`cannot load PKCS#11 module ${opts.modulePath}: ${(err as Error).message}`);
-  }
-  module.C_Initialize();
-  let session: Buffer;
+  const module = acquireModule(p, opts.modulePath);
+  let session: Buffer | undefined;
   let token: { label: string; model: string; manufacturer: string; serial: string };
   try {
     const slots = module.C_GetSlotList(true);
@@ -58,33 +82,38 @@ export function openPkcs11Backend(opts: Pkcs11Options): KeyBackend {
     try {
       module.C_Login(session, p.CKU_USER, opts.pin);
     } catch (err) {
-      throw new Pkcs11SetupError(`cannot log in to token "${token.label}": ${(err as Error).message}`);
+      // Login is per token and process: another backend of this process may have logged in already.
+      if (!/CKR_USER_ALREADY_LOGGED_IN/.test((err as Error).message)) {
+        throw new Pkcs11SetupError(`cannot log in to token "${token.label}": ${(err as Error).message}`);
+      }
     }
   } catch (err) {
-    module.C_Finalize();
+    if (session) module.C_CloseSession(session);
+    releaseModule(opts.modulePath);
     throw err;
   }
+  const openSession: Buffer = session;
 
   const handles = new Map<string, Buffer>();
 
   function findKey(keyId: string): Buffer | undefined {
     const cached = handles.get(keyId);
     if (cached) return cached;
-    module.C_FindObjectsInit(session, [
+    module.C_FindObjectsInit(openSession, [
       { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY },
       { type: p.CKA_ID, value: Buffer.from(keyId, 'utf8') },
     ]);
     try {
-      const [handle] = module.C_FindObjects(session, 1);
+      const [handle] = module.C_FindObjects(openSession, 1);
       if (handle) handles.set(keyId, handle);
       return handle;
     } finally {
-      module.C_FindObjectsFinal(session);
+      module.C_FindObjectsFinal(openSession);
     }
   }
 
   function generateAesKey(keyId: string, onToken: boolean): Buffer {
-    return module.C_GenerateKey(session, { mechanism: p.CKM_AES_KEY_GEN }, [
+    return module.C_GenerateKey(openSession, { mechanism: p.CKM_AES_KEY_GEN }, [
       { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY },
       { type: p.CKA_KEY_TYPE, value: p.CKK_AES },
       { type: p.CKA_VALUE_LEN, value: 32 },
@@ -110,17 +139,17 @@ export function openPkcs11Backend(opts: Pkcs11Options): KeyBackend {
   }
 
   function encryptWith(handle: Buffer, plaintext: Buffer, aad: Buffer) {
-    const iv = module.C_GenerateRandom(session, Buffer.alloc(IV_BYTES));
-    module.C_EncryptInit(session, gcm(iv, aad), handle);
+    const iv = module.C_GenerateRandom(openSession, Buffer.alloc(IV_BYTES));
+    module.C_EncryptInit(openSession, gcm(iv, aad), handle);
     // The token returns ciphertext || tag; the API carries them apart.
-    const out = module.C_Encrypt(session, plaintext, Buffer.alloc(plaintext.length + TAG_BYTES));
+    const out = module.C_Encrypt(openSession, plaintext, Buffer.alloc(plaintext.length + TAG_BYTES));
     return { iv, ciphertext: Buffer.from(out.subarray(0, plaintext.length)), tag: Buffer.from(out.subarray(plaintext.length)) };
   }
 
   function decryptWith(handle: Buffer, { iv, ciphertext, tag, aad }: { iv: Buffer; ciphertext: Buffer; tag: Buffer; aad: Buffer }) {
     try {
-      module.C_DecryptInit(session, gcm(iv, aad), handle);
-      return Buffer.from(module.C_Decrypt(session, Buffer.concat([ciphertext, tag]), Buffer.alloc(ciphertext.length + TAG_BYTES)));
+      module.C_DecryptInit(openSession, gcm(iv, aad), handle);
+      return Buffer.from(module.C_Decrypt(openSession, Buffer.concat([ciphertext, tag]), Buffer.alloc(ciphertext.length + TAG_BYTES)));
     } catch {
       // Tokens report a failed tag check differently (SoftHSM2: CKR_GENERAL_ERROR, others CKR_ENCRYPTED_DATA_INVALID).
       throw new DecryptFailed();
@@ -146,7 +175,7 @@ export function openPkcs11Backend(opts: Pkcs11Options): KeyBackend {
     async health() {
       let healthStatus: 'ACTIVE' | 'UNAVAILABLE' = 'UNAVAILABLE';
       try {
-        const sample = module.C_GenerateRandom(session, Buffer.alloc(32));
+        const sample = module.C_GenerateRandom(openSession, Buffer.alloc(32));
         const sealed = encryptWith(healthKey, sample, Buffer.alloc(1));
         if (decryptWith(healthKey, { ...sealed, aad: Buffer.alloc(1) }).equals(sample)) healthStatus = 'ACTIVE';
       } catch {
@@ -156,10 +185,9 @@ export function openPkcs11Backend(opts: Pkcs11Options): KeyBackend {
     },
     async close() {
       try {
-        module.C_Logout(session);
-        module.C_CloseSession(session);
+        module.C_CloseSession(openSession);
       } finally {
-        module.C_Finalize();
+        releaseModule(opts.modulePath);
       }
     },
   };
