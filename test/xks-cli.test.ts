@@ -1,11 +1,11 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createXksClient, isXksError, type XksClient } from '../src/xks-client/index.js';
 import { tempDir } from './support/databases.js';
-import { CLI, runCli } from './support/process.js';
-import { KMS_KEY_ARN, PRINCIPAL } from './support/xks.js';
+import { runCli } from './support/process.js';
+import { KMS_KEY_ARN, PRINCIPAL, spawnXksServe, type XksServeProcess } from './support/xks.js';
 
 /** `convault xks …` as a user runs it: real processes sharing one data dir. */
 
@@ -13,30 +13,10 @@ let dataDir: string;
 const running: ChildProcess[] = [];
 const env = () => ({ CONVAULT_DATA_DIR: dataDir });
 
-async function serveXks(args: string[]): Promise<{ url: string; proc: ChildProcess; output: () => string }> {
-  const proc = spawn(process.execPath, [CLI, 'xks', 'serve', '--port', '0', ...args], {
-    env: { ...process.env, ...env() },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.push(proc);
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`xks serve did not start: ${out}`)), 45_000);
-    proc.stdout!.on('data', () => {
-      const m = /listening at (\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`xks serve exited with ${code}: ${out}`));
-    });
-  });
-  return { url, proc, output: () => out };
+async function serveXks(args: string[]): Promise<XksServeProcess> {
+  const served = await spawnXksServe(args, env());
+  running.push(served.proc);
+  return served;
 }
 
 async function json(args: string[]): Promise<any> {

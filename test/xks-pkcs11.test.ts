@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openXksProxy, type XksCredentials, type XksProxy, type XksServer } from '../src/xks/index.js';
 import { createXksClient, isXksError, type XksClient } from '../src/xks-client/index.js';
 import { tempDir } from './support/databases.js';
-import { CLI, runCli } from './support/process.js';
-import { KMS_KEY_ARN, PRINCIPAL } from './support/xks.js';
+import { runCli } from './support/process.js';
+import { KMS_KEY_ARN, PRINCIPAL, spawnXksServe } from './support/xks.js';
 
 /**
  * The proxy with its keys in a PKCS#11 token: SoftHSM2 (Debian's softhsm2), a fresh token per run.
@@ -115,23 +115,10 @@ describe.skipIf(!available)('XKS proxy with keys in a PKCS#11 token (SoftHSM2)',
     expect(noPin.code).toBe(1);
     expect(noPin.stderr).toMatch(/CONVAULT_XKS_PKCS11_PIN/);
 
-    const proc = spawn(process.execPath, [CLI, 'xks', 'serve', '--port', '0', '--pkcs11-module', MODULE, '--pkcs11-token', TOKEN], { env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-    running.push(proc);
-    let out = '';
-    proc.stdout!.on('data', (d) => (out += d));
-    proc.stderr!.on('data', (d) => (out += d));
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`xks serve did not start: ${out}`)), 60_000);
-      proc.stdout!.on('data', () => {
-        const m = /listening at (\S+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      proc.once('exit', (code) => reject(new Error(`xks serve exited with ${code}: ${out}`)));
-    });
-    expect(out).toMatch(/keys in the PKCS#11 token/);
+    const served = await spawnXksServe(['--pkcs11-module', MODULE, '--pkcs11-token', TOKEN], cliEnv);
+    running.push(served.proc);
+    const { url, proc } = served;
+    expect(served.output()).toMatch(/keys in the PKCS#11 token/);
 
     const created = await runCli(['xks', 'create-key', '--key-id', 'hsm-key-2', '--pkcs11-module', MODULE, '--pkcs11-token', TOKEN, '--json'], cliEnv);
     expect(created.code, created.stderr).toBe(0);

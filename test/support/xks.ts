@@ -1,6 +1,8 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../../src/crypto/sha256-hash.js';
+import { CLI } from './process.js';
 
 /**
  * Raw XKS requests signed (or not) exactly as a test wants: for the malformed and mis-signed
@@ -83,4 +85,36 @@ export const KMS_KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab
 
 export function requestMetadata(operation: string) {
   return { awsPrincipalArn: PRINCIPAL, kmsKeyArn: KMS_KEY_ARN, kmsOperation: operation, kmsRequestId: `req-${operation}-${Date.now()}` };
+}
+
+export interface XksServeProcess {
+  url: string;
+  proc: ChildProcess;
+  output(): string;
+}
+
+/** Starts `convault xks serve --port 0 …` as a real process and waits for the URL it prints. */
+export async function spawnXksServe(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<XksServeProcess> {
+  const proc = spawn(process.execPath, [CLI, 'xks', 'serve', '--port', '0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`xks serve did not start in time: ${out}`));
+    }, timeoutMs);
+    proc.stdout!.on('data', () => {
+      const m = /listening at (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`xks serve exited with ${code}: ${out}`));
+    });
+  });
+  return { url, proc, output: () => out };
 }
