@@ -44,6 +44,10 @@ describe('convault xks', { timeout: 180_000 }, () => {
     expect(again).toEqual(creds);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--uri-prefix must be/);
+    // Rotation issues a second set; the first stays valid (the serve test below still signs with it).
+    const rotated = await json(['credentials', '--uri-prefix', '/tenant-a', '--rotate']);
+    expect(rotated.uriPrefix).toBe(creds.uriPrefix);
+    expect(rotated.accessKeyId).not.toBe(creds.accessKeyId);
   });
 
   it('create-key: a key with the usage asked for; a duplicate id, a bad id or a bad usage is refused', async () => {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -369,6 +370,74 @@ describe('client', () => {
       slow.close();
       silent.closeAllConnections();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+});
+
+describe('credential rotation', () => {
+  it('a new set works alongside the old until the old is revoked; then the old is AuthenticationFailedException', async () => {
+    const first = await proxy.credentials.credentialsFor('/rotating');
+    const second = await proxy.credentials.rotate('/rotating');
+    expect(second.accessKeyId).not.toBe(first.accessKeyId);
+    expect(await proxy.credentials.credentialsFor('/rotating')).toEqual(second);
+    const oldClient = clientFor(first);
+    const newClient = clientFor(second);
+    try {
+      expect((await oldClient.getHealthStatus()).xksProxyFleetSize).toBe(1);
+      expect((await newClient.getHealthStatus()).xksProxyFleetSize).toBe(1);
+      expect(await proxy.credentials.revoke('/rotating', first.accessKeyId)).toEqual({ uriPrefix: '/rotating/kms/xks/v1', revoked: first.accessKeyId, remaining: [second.accessKeyId] });
+      await expectKind(oldClient.getHealthStatus(), 'authentication', 'AuthenticationFailedException');
+      expect((await newClient.getHealthStatus()).xksProxyFleetSize).toBe(1);
+      // An access key id is revoked only under its own key store.
+      await expect(proxy.credentials.revoke('/acme', second.accessKeyId)).rejects.toThrow(/is not a credential of \/acme\/kms\/xks\/v1/);
+    } finally {
+      oldClient.close();
+      newClient.close();
+    }
+  });
+});
+
+describe('mutual TLS', () => {
+  const KMS_CN = 'cks.kms.us-east-1.amazonaws.com';
+
+  function openssl(...args: string[]): void {
+    execFileSync('openssl', args, { stdio: 'ignore' });
+  }
+
+  it('requires a client certificate from the configured CA with the configured subject CN', async () => {
+    const dir = tempDir('convault-xks-mtls-');
+    const f = (name: string) => path.join(dir, name);
+    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('server.key'), '-out', f('server.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1');
+    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=test client CA');
+    for (const [name, cn] of [['kms', KMS_CN], ['stranger', 'someone.example.com']]) {
+      openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`);
+      openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '1');
+    }
+    const mtls = await proxy.serve({
+      host: '127.0.0.1',
+      port: 0,
+      tls: { cert: fs.readFileSync(f('server.pem')), key: fs.readFileSync(f('server.key')), clientCa: fs.readFileSync(f('ca.pem')), clientCommonName: KMS_CN },
+    });
+    const make = (who?: string) =>
+      createXksClient({
+        url: `${mtls.url}${ACME}`,
+        accessKeyId: acme.accessKeyId,
+        secretAccessKey: acme.secretAccessKey,
+        ca: fs.readFileSync(f('server.pem')),
+        timeoutMs: 5000,
+        ...(who ? { clientCert: { cert: fs.readFileSync(f(`${who}.pem`)), key: fs.readFileSync(f(`${who}.key`)) } } : {}),
+      });
+    const [kms, stranger, anonymous] = [make('kms'), make('stranger'), make()];
+    try {
+      expect((await kms.getHealthStatus()).xksProxyFleetSize).toBe(1);
+      for (const refused of [stranger, anonymous]) {
+        const err = await refused.getHealthStatus().catch((e: unknown) => e);
+        expect(isXksError(err), String(err)).toBe(true);
+        expect(['tls', 'unreachable']).toContain((err as { kind: string }).kind);
+      }
+    } finally {
+      for (const c of [kms, stranger, anonymous]) c.close();
+      await mtls.close();
     }
   });
 });

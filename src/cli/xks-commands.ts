@@ -30,13 +30,25 @@ export function registerXksCommands(program: Command): void {
       .option('--port <port>', `port to listen on (0: any free port)`, String(DEFAULT_PORT))
       .option('--host <host>', 'address to listen on; anything but loopback needs --tls-cert and --tls-key', '127.0.0.1')
       .option('--tls-cert <file>', 'PEM certificate chain: serve HTTPS')
-      .option('--tls-key <file>', 'PEM private key of --tls-cert'),
-  ).action(async (opts: StoreOptions & { port: string; host: string; tlsCert?: string; tlsKey?: string }, cmd: Command) => {
+      .option('--tls-key <file>', 'PEM private key of --tls-cert')
+      .option('--tls-client-ca <file>', 'mutual TLS: require client certificates chained to this PEM CA bundle')
+      .option('--tls-client-cn <name>', 'mutual TLS: and with this subject CN, e.g. cks.kms.us-east-1.amazonaws.com'),
+  ).action(async (opts: StoreOptions & { port: string; host: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; tlsClientCn?: string }, cmd: Command) => {
     await run(cmd, async () => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('--port must be 0-65535');
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new Error('give both --tls-cert and --tls-key, or neither');
-      const tls = opts.tlsCert && opts.tlsKey ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey) } : undefined;
+      if ((opts.tlsClientCa || opts.tlsClientCn) && !opts.tlsCert) throw new Error('mutual TLS (--tls-client-ca, --tls-client-cn) needs --tls-cert and --tls-key');
+      if (opts.tlsClientCn && !opts.tlsClientCa) throw new Error('--tls-client-cn needs --tls-client-ca');
+      const tls =
+        opts.tlsCert && opts.tlsKey
+          ? {
+              cert: fs.readFileSync(opts.tlsCert),
+              key: fs.readFileSync(opts.tlsKey),
+              ...(opts.tlsClientCa ? { clientCa: fs.readFileSync(opts.tlsClientCa) } : {}),
+              ...(opts.tlsClientCn ? { clientCommonName: opts.tlsClientCn } : {}),
+            }
+          : undefined;
       if (!tls && !isLoopback(opts.host)) {
         throw new Error(`plain HTTP is served on loopback only; to listen on ${opts.host} give --tls-cert and --tls-key`);
       }
@@ -99,10 +111,18 @@ export function registerXksCommands(program: Command): void {
     xks
       .command('credentials')
       .description('SigV4 credentials of a logical key store (created on the first call; requests under another URI prefix are refused)')
-      .requiredOption('--uri-prefix <path>', 'the key store\'s URI path, [/<path-prefix>]/kms/xks/v1 (the /kms/xks/v1 suffix may be left out)'),
-  ).action(async (opts: StoreOptions & { uriPrefix: string }, cmd: Command) => {
+      .requiredOption('--uri-prefix <path>', 'the key store\'s URI path, [/<path-prefix>]/kms/xks/v1 (the /kms/xks/v1 suffix may be left out)')
+      .option('--rotate', 'issue a new set; the older ones stay valid until revoked')
+      .option('--revoke <accessKeyId>', 'revoke one access key id of this key store'),
+  ).action(async (opts: StoreOptions & { uriPrefix: string; rotate?: boolean; revoke?: string }, cmd: Command) => {
     await withProxy(cmd, opts, async (proxy) => {
-      const creds = await proxy.credentials.credentialsFor(opts.uriPrefix);
+      if (opts.rotate && opts.revoke) throw new Error('give --rotate or --revoke, not both');
+      if (opts.revoke) {
+        const result = await proxy.credentials.revoke(opts.uriPrefix, opts.revoke);
+        print(opts, result, `Revoked ${result.revoked} of ${result.uriPrefix}; ${result.remaining.length} set(s) remain`);
+        return;
+      }
+      const creds = opts.rotate ? await proxy.credentials.rotate(opts.uriPrefix) : await proxy.credentials.credentialsFor(opts.uriPrefix);
       print(opts, creds, `URI path:          ${creds.uriPrefix}\nAccess key id:     ${creds.accessKeyId}\nSecret access key: ${creds.secretAccessKey}`);
     });
   });

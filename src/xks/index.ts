@@ -6,7 +6,7 @@ import { xksMigrations } from './migrations.js';
 import { createXksOperations, type XksBackends } from './operations.js';
 import { openPkcs11Backend, type Pkcs11Options } from './pkcs11-backend.js';
 import { loadXksRootKey } from './root-key.js';
-import { startXksServer, type XksRequestLog, type XksServer } from './server.js';
+import { startXksServer, type XksRequestLog, type XksServer, type XksTlsOptions } from './server.js';
 import { createSoftwareBackend } from './software-backend.js';
 import { createXksStore, type XksDatabase } from './store.js';
 
@@ -20,7 +20,7 @@ export type { XksKeyView } from './key-admin.js';
 export type { XksCredentials } from './credentials.js';
 export { Pkcs11SetupError } from './pkcs11-backend.js';
 export type { Pkcs11Options } from './pkcs11-backend.js';
-export type { XksRequestLog, XksServer } from './server.js';
+export type { XksRequestLog, XksServer, XksTlsOptions } from './server.js';
 
 export const XKS_DB_FILE = 'xks.db';
 
@@ -46,7 +46,7 @@ export async function openXksProxy(opts: { dataDir: string; pkcs11?: Pkcs11Optio
     credentials,
     operations,
     /** Serves the API; close the returned server before closing the proxy. */
-    serve(serverOpts: { host: string; port: number; tls?: { cert: Buffer; key: Buffer }; log?: (entry: XksRequestLog) => void }): Promise<XksServer> {
+    serve(serverOpts: { host: string; port: number; tls?: XksTlsOptions; log?: (entry: XksRequestLog) => void }): Promise<XksServer> {
       return startXksServer({ ...serverOpts, operations, secretFor: credentials.secretFor });
     },
     /** Idempotent. */

@@ -37,8 +37,17 @@ export interface XksServerOptions {
   host: string;
   port: number;
   /** PEM certificate chain and key: HTTPS. Absent: plain HTTP (the CLI allows that on loopback only). */
-  tls?: { cert: Buffer; key: Buffer };
+  tls?: XksTlsOptions;
   log?: (entry: XksRequestLog) => void;
+}
+
+export interface XksTlsOptions {
+  cert: Buffer;
+  key: Buffer;
+  /** Mutual TLS: clients must present a certificate chained to this CA bundle… */
+  clientCa?: Buffer;
+  /** …with exactly this subject common name (AWS KMS presents cks.kms.<region>.amazonaws.com). */
+  clientCommonName?: string;
 }
 
 export interface XksServer {
@@ -109,7 +118,7 @@ export async function startXksServer(opts: XksServerOptions): Promise<XksServer>
     }
   }
 
-  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, handler) : http.createServer(handler);
+  const server = opts.tls ? createHttpsServer(opts.tls, handler) : http.createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
@@ -128,6 +137,23 @@ export async function startXksServer(opts: XksServerOptions): Promise<XksServer>
         server.closeAllConnections();
       }),
   };
+}
+
+function createHttpsServer(tls: XksTlsOptions, handler: http.RequestListener): https.Server {
+  const mutual = tls.clientCa !== undefined;
+  const server = https.createServer(
+    { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(mutual ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) },
+    handler,
+  );
+  if (mutual && tls.clientCommonName !== undefined) {
+    // Node checks the chain during the handshake; the subject is checked as soon as it completes,
+    // before a single request is read, and the connection is dropped on a mismatch.
+    server.on('secureConnection', (socket) => {
+      const cn = socket.getPeerCertificate()?.subject?.CN;
+      if ((Array.isArray(cn) ? cn[0] : cn) !== tls.clientCommonName) socket.destroy();
+    });
+  }
+  return server;
 }
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {

@@ -54,8 +54,14 @@ export function createXksStore(db: Kysely<XksDatabase>) {
       const row = await db.selectFrom('xks_credentials').selectAll().where('access_key_id', '=', accessKeyId).executeTakeFirst();
       return row && { ...row, secret: Buffer.from(row.secret) };
     },
+    /** Returns false when there is no such credential under that key store. */
+    async deleteCredential(accessKeyId: string, uriPath: string): Promise<boolean> {
+      const res = await db.deleteFrom('xks_credentials').where('access_key_id', '=', accessKeyId).where('uri_path', '=', uriPath).executeTakeFirst();
+      return Number(res.numDeletedRows) > 0;
+    },
+    /** Oldest first. */
     async credentialsOf(uriPath: string): Promise<XksCredentialRow[]> {
-      const rows = await db.selectFrom('xks_credentials').selectAll().where('uri_path', '=', uriPath).orderBy('created_at').execute();
+      const rows = await db.selectFrom('xks_credentials').selectAll().where('uri_path', '=', uriPath).orderBy('created_at').orderBy('access_key_id').execute();
       return rows.map((r) => ({ ...r, secret: Buffer.from(r.secret) }));
     },
   };
