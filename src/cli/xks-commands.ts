@@ -93,11 +93,11 @@ export function registerXksCommands(program: Command): void {
     });
   });
 
-  for (const [name, status, verb] of [
-    ['disable-key', 'DISABLED', 'Disable'],
-    ['enable-key', 'ENABLED', 'Enable'],
+  for (const [name, status, description] of [
+    ['disable-key', 'DISABLED', 'Disable a key: Encrypt and Decrypt with it fail with InvalidStateException until enable-key'],
+    ['enable-key', 'ENABLED', 'Enable a disabled key'],
   ] as const) {
-    withStoreOptions(xks.command(name).description(`${verb} a key (Encrypt and Decrypt with a disabled key fail with InvalidStateException)`).requiredOption('--key-id <id>', 'external key id')).action(
+    withStoreOptions(xks.command(name).description(description).requiredOption('--key-id <id>', 'external key id')).action(
       async (opts: StoreOptions & { keyId: string }, cmd: Command) => {
         await withProxy(cmd, opts, async (proxy) => {
           const key = await proxy.keys.setStatus(opts.keyId, status);

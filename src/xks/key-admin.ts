@@ -44,7 +44,8 @@ export function createKeyAdmin({
     view,
     /** Keys go into the PKCS#11 token when the proxy has one, else into xks.db. */
     async createKey(keyId: string, usageChoice: string): Promise<XksKeyView> {
-      if (!EXTERNAL_KEY_ID.test(keyId)) throw new XksAdminError('--key-id must be 1-128 characters of A-Z a-z 0-9 - . _ (the specification\'s externalKeyId)');
+      // "." and ".." fit the alphabet but are dot segments: URL normalization would remove them from the path.
+      if (!EXTERNAL_KEY_ID.test(keyId) || keyId === '.' || keyId === '..') throw new XksAdminError('--key-id must be 1-128 characters of A-Z a-z 0-9 - . _ (the specification\'s externalKeyId)');
       const usage = KEY_USAGE_CHOICES[usageChoice.replace(/\s+/g, '').toLowerCase()];
       if (!usage) throw new XksAdminError('--usage must be encrypt,decrypt | encrypt | decrypt | none');
       if (await store.findKey(keyId)) throw new XksAdminError(`key ${keyId} already exists`);
