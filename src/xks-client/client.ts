@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { LookupFunction } from 'node:net';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../crypto/sha256-hash.js';
@@ -40,6 +41,8 @@ export interface XksClientOptions {
   timeoutMs?: number;
   /** requestMetadata fields sent with every call (e.g. awsPrincipalArn); per-call fields win. */
   requestMetadata?: Partial<RequestMetadata>;
+  /** Name resolution for each connection (e.g. one that refuses internal addresses); default dns.lookup. */
+  lookup?: LookupFunction;
 }
 
 export interface XksKeyMetadata {
@@ -117,7 +120,7 @@ export function createXksClient(opts: XksClientOptions) {
   function send(path: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const req = (secure ? https : http).request(
-        { method: 'POST', hostname, port, path, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent, timeout: timeoutMs },
+        { method: 'POST', hostname, port, path, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent, timeout: timeoutMs, ...(opts.lookup ? { lookup: opts.lookup } : {}) },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
