@@ -1,3 +1,4 @@
+import type { KeyMetadata } from '@aws-sdk/client-kms';
 import type { KmsGateway } from '../../kms/kms-gateway.js';
 import { classifyKmsError, KmsCallError, type KmsFailureKind } from '../../kms/kms-failure.js';
 import { parseAliasArn } from '../../services/keyconfig/alias-arn.js';
@@ -47,6 +48,12 @@ export function classifyAwsKmsFailure(err: unknown, operation = 'KMS'): KeyProvi
   const failure = classifyKmsError(err, operation);
   const kind = CREDENTIAL_ERRORS.has(failure.awsName) ? 'BadCredentials' : KIND[failure.kind];
   return new KeyProviderError(kind, failure.message, { providerError: failure.awsName, operation: failure.operation, cause: failure });
+}
+
+function metadataFailureKind(meta: KeyMetadata): KeyFailureKind {
+  if (meta.KeyState === 'Disabled') return 'Disabled';
+  if (meta.KeyState !== 'Enabled') return 'InvalidState';
+  return 'Misconfigured';
 }
 
 export function createAwsKmsProvider(deps: AwsKmsProviderDeps): KeyProvider {
@@ -118,8 +125,9 @@ export function createAwsKmsProvider(deps: AwsKmsProviderDeps): KeyProvider {
 
     /** Today's key test (src/services/keyconfig/key-test.ts), with each failure's neutral kind added. */
     async test(orgId) {
+      let described: KeyMetadata | undefined;
       const report = await runKeyTest({
-        gateway,
+        gateway: { ...gateway, describeKey: async (id) => (described = await gateway.describeKey(id)) },
         orgId,
         platformAccountId: deps.platformAccountId,
         encryptionContextKey: deps.encryptionContextKey,
@@ -129,7 +137,15 @@ export function createAwsKmsProvider(deps: AwsKmsProviderDeps): KeyProvider {
         ...(deps.now ? { now: deps.now } : {}),
       });
       for (const step of report.steps) {
-        if (step.error?.awsError) Object.assign(step.error, { failureKind: classifyAwsKmsFailure({ name: step.error.awsError, code: step.error.awsError }).kind, providerError: step.error.awsError });
+        if (!step.error || step.advisory) continue;
+        if (step.error.awsError) {
+          Object.assign(step.error, { failureKind: classifyAwsKmsFailure({ name: step.error.awsError, code: step.error.awsError }).kind, providerError: step.error.awsError });
+        } else if (step.step === 'DescribeKey' && described) {
+          // The key answered but its metadata rules it out: the kind follows its state.
+          Object.assign(step.error, { failureKind: metadataFailureKind(described) });
+        } else if (step.step === 'ArnSyntax') {
+          Object.assign(step.error, { failureKind: 'Misconfigured' });
+        }
       }
       return report;
     },

@@ -1,6 +1,6 @@
 import dns from 'node:dns';
 import net from 'node:net';
-import { normalizeUriPath } from '../../xks-protocol/index.js';
+import { normalizeUriPath, URI_PATH_SUFFIX } from '../../xks-protocol/index.js';
 
 /**
  * Which XKS proxy URLs a tenant may configure. The platform calls the URL from inside its own
@@ -100,7 +100,8 @@ export function validateXksProxyUrl(input: unknown, policy: XksUrlPolicy): XksUr
   if (u.protocol !== 'https:' && u.protocol !== 'http:') return fail(`The scheme ${u.protocol.replace(/:$/, '')} is not https.`);
   if (u.username || u.password) return fail('The XKS proxy URL must not carry user information; use apiId and apiKey.');
   if (u.search || u.hash) return fail('The XKS proxy URL must not have a query or fragment.');
-  const uriPath = normalizeUriPath(u.pathname === '/' ? '' : u.pathname);
+  const pathname = u.pathname.replace(/\/+$/, '');
+  const uriPath = pathname.endsWith(URI_PATH_SUFFIX) ? normalizeUriPath(pathname) : undefined;
   if (!uriPath) return fail(`The path ${u.pathname} is not [/<path-prefix>]/kms/xks/v1 (at most 128 characters of A-Z a-z 0-9 / - _).`);
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   let cls: AddressClass;
