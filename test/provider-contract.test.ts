@@ -226,6 +226,20 @@ describe.each(harnesses)('key provider contract: $name', (h) => {
   });
 });
 
+describe('AWS adapter specifics', () => {
+  it('rewraps server-side to another key of the customer (ReEncrypt), and the result opens under that key only', async () => {
+    const policy = customerKeyPolicy({ customerAccountId: CUSTOMER_ACCOUNT, platformAccountId: PLATFORM_ACCOUNT, encryptionContextKey: CONTEXT_KEY, orgIds: [ORG] });
+    const second = (await customer().send(new CreateKeyCommand({ Policy: JSON.stringify(policy) }))).KeyMetadata!;
+    const p = awsProvider();
+    const binding = { orgId: ORG, dataKeyId: 'dk-rewrap' };
+    const { plaintext, wrapped } = await p.generateDataKey(binding);
+    const moved = await p.rewrapDataKey!(wrapped, binding, second.Arn!);
+    expect(moved.keyId).toBe(second.Arn);
+    expect((await p.unwrapDataKey(moved, binding)).equals(plaintext)).toBe(true);
+    expect((await failureOf(p.unwrapDataKey({ ...moved, keyId: wrapped.keyId }, binding))).kind).toBe('InvalidCiphertext');
+  });
+});
+
 describe('XKS adapter specifics', () => {
   it('names the platform and the organization in requestMetadata, and never logs key bytes', async () => {
     const p = xksProvider();
