@@ -6,6 +6,7 @@ import { registerKmsCommands } from './kms-commands.js';
 import { registerOrgCommands } from './org-commands.js';
 import { registerRewrapCommand } from './rewrap-command.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerXksCommands } from './xks-commands.js';
 
 // The lock file pins an AWS SDK release that supports Node 20; its notice about later releases
 // would only confuse a newcomer's first screen. SDK clients are built after this line runs.
@@ -19,5 +20,6 @@ registerOrgCommands(program);
 registerAuditCommands(program);
 registerKmsCommands(program);
 registerRewrapCommand(program);
+registerXksCommands(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,111 @@
+import { parseAliasArn } from '../services/keyconfig/alias-arn.js';
+import { EXTERNAL_KEY_ID } from '../xks-protocol/index.js';
+import type { KeyConfigurationType, ReferenceResult } from './key-provider.js';
+import { validateXksProxyUrl, type XksUrlPolicy } from './xks/url-policy.js';
+
+/**
+ * Every key configuration type and what it can do. Services ask these capabilities (is the key the
+ * customer's? can it be probed? encrypt data? rewrap inside the provider?) instead of comparing
+ * type names, so a new type is one entry here and one adapter folder.
+ */
+
+export interface KeyFieldSpec {
+  name: string;
+  required: boolean;
+  /** Write-only: stored encrypted, never returned (GET shows it masked). */
+  secret: boolean;
+  description: string;
+}
+
+export interface ReferenceContext {
+  allowedRegions: readonly string[];
+  xksUrlPolicy: XksUrlPolicy;
+}
+
+export interface KeyConfigurationTypeSpec {
+  type: KeyConfigurationType;
+  label: string;
+  /** The key belongs to the organization (revocable by it); false: the platform's own key. */
+  customerOwned: boolean;
+  /** Key health probes apply (the key can be taken away, so its state is watched). */
+  supportsHealthProbe: boolean;
+  /** POST …/encrypt and …/decrypt (Encrypt/Decrypt Data with a keyring the customer's back end can use). */
+  supportsEncryptData: boolean;
+  /** The provider can move a wrapped key to another of its keys without the plaintext leaving it. */
+  supportsServerSideRewrap: boolean;
+  fields: readonly KeyFieldSpec[];
+  /** Checks the configuration's fields; the value is the canonical key reference. */
+  validateReference(fields: Record<string, unknown>, ctx: ReferenceContext): ReferenceResult<string>;
+}
+
+const KMS_SYMMETRIC: KeyConfigurationTypeSpec = {
+  type: 'KmsSymmetric',
+  label: 'AWS KMS Symmetric',
+  customerOwned: true,
+  supportsHealthProbe: true,
+  supportsEncryptData: true,
+  supportsServerSideRewrap: true,
+  fields: [{ name: 'url', required: true, secret: false, description: 'alias ARN of a customer managed symmetric key' }],
+  validateReference(fields, ctx) {
+    const parsed = parseAliasArn(fields.url, ctx.allowedRegions);
+    return parsed.ok ? { ok: true, value: parsed.value.arn } : parsed;
+  },
+};
+
+const LOCAL_KEY_MANAGER: KeyConfigurationTypeSpec = {
+  type: 'LocalKeyManager',
+  label: 'Local key manager (XKS proxy)',
+  customerOwned: true,
+  supportsHealthProbe: true,
+  // The customer's back end cannot read data sealed under a convault-wrapped data key without a
+  // keyring of ours; until one is documented and tested, Encrypt/Decrypt Data is refused.
+  supportsEncryptData: false,
+  // The proxy has no re-encrypt operation: a rewrap unwraps and wraps again through convault.
+  supportsServerSideRewrap: false,
+  fields: [
+    { name: 'url', required: true, secret: false, description: 'XKS proxy URI prefix, https://host[/prefix]/kms/xks/v1' },
+    { name: 'keyId', required: true, secret: false, description: 'external key id at the proxy' },
+    { name: 'apiId', required: true, secret: false, description: 'SigV4 access key id' },
+    { name: 'apiKey', required: true, secret: true, description: 'SigV4 secret access key' },
+    { name: 'caBundle', required: false, secret: false, description: 'PEM CA bundle trusted for the proxy' },
+    { name: 'clientCertificate', required: false, secret: false, description: 'PEM client certificate for mutual TLS' },
+    { name: 'clientKey', required: false, secret: true, description: 'PEM private key of the client certificate' },
+  ],
+  validateReference(fields, ctx) {
+    const url = validateXksProxyUrl(fields.url, ctx.xksUrlPolicy);
+    if (!url.ok) return url;
+    const keyId = fields.keyId;
+    if (typeof keyId !== 'string' || !EXTERNAL_KEY_ID.test(keyId) || keyId === '.' || keyId === '..') {
+      return { ok: false, message: 'keyId must be 1-128 characters of A-Z a-z 0-9 - . _ (the external key id at the proxy).' };
+    }
+    return { ok: true, value: `${url.value.url}/keys/${keyId}` };
+  },
+};
+
+const NONE: KeyConfigurationTypeSpec = {
+  type: 'None',
+  label: 'None (platform key)',
+  customerOwned: false,
+  supportsHealthProbe: false,
+  supportsEncryptData: false,
+  supportsServerSideRewrap: true,
+  fields: [],
+  validateReference: () => ({ ok: true, value: '' }),
+};
+
+export const KEY_CONFIGURATION_TYPES: Readonly<Record<KeyConfigurationType, KeyConfigurationTypeSpec>> = {
+  KmsSymmetric: KMS_SYMMETRIC,
+  LocalKeyManager: LOCAL_KEY_MANAGER,
+  None: NONE,
+};
+
+export function keyConfigurationType(type: unknown): KeyConfigurationTypeSpec | undefined {
+  return typeof type === 'string' && Object.hasOwn(KEY_CONFIGURATION_TYPES, type) ? KEY_CONFIGURATION_TYPES[type as KeyConfigurationType] : undefined;
+}
+
+/** A copy of a configuration's fields with every secret field masked, for GET answers and logs. */
+export function maskSecretFields(type: KeyConfigurationType, fields: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...fields };
+  for (const f of KEY_CONFIGURATION_TYPES[type].fields) if (f.secret && out[f.name] !== undefined) out[f.name] = '********';
+  return out;
+}
