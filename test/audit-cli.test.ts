@@ -33,7 +33,10 @@ async function seed(dataDir: string, events: number): Promise<string> {
       });
     }
     // No server runs here to seal them.
-    await createAuditSealer({ db: database.db }).sealPending();
+    // Released at once, so the next seed (another sealer, another node id) may seal too.
+    const sealer = createAuditSealer({ db: database.db });
+    await sealer.sealPending();
+    await sealer.stop();
     return orgId;
   } finally {
     await database.close();

@@ -1,4 +1,4 @@
-import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { CreateAliasCommand, CreateKeyCommand, ScheduleKeyDeletionCommand, DescribeKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { customerKeyPolicy } from './key-policy.js';
 
 export const DEMO_ACCOUNT_ID = '111122223333';
@@ -27,6 +27,13 @@ export async function ensureDemoCustomerKey(
     orgIds: [opts.orgId],
   });
   const created = await client.send(new CreateKeyCommand({ Description: 'convault demo customer key', Policy: JSON.stringify(policy) }));
-  await client.send(new CreateAliasCommand({ AliasName: DEMO_ALIAS, TargetKeyId: created.KeyMetadata!.KeyId! }));
+  try {
+    await client.send(new CreateAliasCommand({ AliasName: DEMO_ALIAS, TargetKeyId: created.KeyMetadata!.KeyId! }));
+  } catch (err) {
+    // Two nodes starting together on one database both found no demo key: the other one's alias won.
+    // Ours is left without an alias, so it is scheduled for deletion (the shortest window) rather than kept.
+    if ((err as Error).name !== 'AlreadyExistsException') throw err;
+    await client.send(new ScheduleKeyDeletionCommand({ KeyId: created.KeyMetadata!.KeyId!, PendingWindowInDays: 7 })).catch(() => undefined);
+  }
   return aliasArn;
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, type Config } from '../config.js';
+import { isStoreUnavailable } from '../store/store-faults.js';
 
 /**
  * Start-up failures as one line that names the setting to change (a ConfigError: exit code 2),
@@ -10,6 +11,8 @@ import { ConfigError, type Config } from '../config.js';
  */
 
 const codeOf = (err: unknown): string | undefined => {
+  // The store reports an unreachable database as StoreUnavailableError, with the driver's code kept.
+  if (isStoreUnavailable(err)) return err.driverCode ?? 'ECONNREFUSED';
   const e = err as { code?: unknown; errors?: unknown[] };
   if (typeof e?.code === 'string') return e.code;
   // pg reports a host with several addresses as an AggregateError of per-address errors.
@@ -34,7 +37,9 @@ function withoutPassword(url: string): string {
 /** The database of DATABASE_URL could not be reached or refused us; or the SQLite file could not be opened. */
 export function databaseFailure(err: unknown, config: Pick<Config, 'databaseUrl' | 'dataDir'>): ConfigError | undefined {
   const code = codeOf(err);
-  const message = (err as Error)?.message ?? String(err);
+  const message = isStoreUnavailable(err)
+    ? `${err.driverCode ?? err.reason} (${err.message.replace(/; retry shortly\.$/, '')})`
+    : ((err as Error)?.message ?? String(err));
   if (config.databaseUrl) {
     if ((code && (NETWORK.has(code) || POSTGRES_REFUSALS.has(code))) || /connect|terminated|timeout/i.test(message)) {
       return new ConfigError(

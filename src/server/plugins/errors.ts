@@ -78,7 +78,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
 export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
   const message = error.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid (it does not decode).' : `The request is not valid (${error.code ?? 'bad request'}).`;
-  void reply.status(status).send(toErrorBody(new AppError(status, 'bad.request', message), request.id));
+  // Sent before any hook runs, so the request id header is set here.
+  void reply.header('x-request-id', request.id).status(status).send(toErrorBody(new AppError(status, 'bad.request', message), request.id));
 }
 
 const CLIENT_ERRORS: Record<string, { status: number; reason: string; message: string }> = {
