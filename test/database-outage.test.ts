@@ -202,13 +202,19 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL outages, on a private clus
     const faults = await fetch(`http://127.0.0.1:${serve.kmsPort}/_localkms/faults`, {
       method: 'PUT',
       headers: admin,
-      body: JSON.stringify({ latencyMs: { ReEncrypt: 150, Decrypt: 150, Encrypt: 150 } }),
+      body: JSON.stringify({ latencyMs: { ReEncrypt: 500, Decrypt: 500, Encrypt: 500 } }),
     });
     expect(faults.status).toBe(200);
 
     const started = await call(serve.url, 'POST', `/api/v2/conversations/keyconfigurations/${config.body.id}/rewrap`);
     expect(started.status).toBe(202);
-    await sleep(400);
+    // The outage must land mid-job: wait until the job has moved some data keys, not all.
+    for (let polled = 0; ; polled++) {
+      const res = await call(serve.url, 'GET', `/api/v2/jobs/${started.body.id}`);
+      if (res.status === 200 && res.body.state === 'running' && res.body.done > 0) break;
+      if (polled > 200) throw new Error(`the rewrap job never ran: ${JSON.stringify(res.body)}`);
+      await sleep(50);
+    }
     await cluster.stop();
     await sleep(3000); // longer than a sweep interval (2 s) and than the KMS client's retries
     await cluster.start();
@@ -224,7 +230,10 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL outages, on a private clus
 
     expect(serve.proc.exitCode).toBeNull();
     const log = serve.stdout() + serve.stderr();
-    expect(log).toContain('rewrap job interrupted');
+    // Whether the job itself logs "rewrap job interrupted" depends on where the outage finds its workers:
+    // the embedded local KMS uses the same database, so a worker waiting on KMS may ride the outage out
+    // in the SDK's retries and never meet a failed swap. The sweep always meets it; either way the job
+    // must end succeeded with every data key applied exactly once (below).
     expect(log).toContain('rewrap sweep failed');
     expect(job, log.slice(-3000)).toMatchObject({ state: 'succeeded', total: dataKeys, done: dataKeys, failed: 0 });
     const schemaRows = await cluster.query<{ n: string }>(
