@@ -165,7 +165,9 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
   return state;
 }
 
-const UNREACHABLE_RETRIES = 3;
+// Up to about 10 s of retries (0.5 s, 1 s, … 3 s): a KMS whose own store restarts or fails over answers
+// again within that, and a data key is counted failed only for what outlasts it.
+const UNREACHABLE_RETRIES = 6;
 
 /**
  * KMS unreachable for a moment (a paused circuit after an outage, or the local KMS waiting for its
