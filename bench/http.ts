@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +8,7 @@ import pg from 'pg';
 import type { LoadResult, LoadSpec } from './http-load.js';
 import { newestProfile, summarizeProfile } from './cpu-profile.js';
 import { countStatements, type StatementCounts } from './statement-counts.js';
+import { freePort } from './soak/processes.js';
 
 /**
  * `npm run bench`, HTTP section (issue 10): real `convault serve` processes (SQLite, and PostgreSQL
@@ -43,17 +43,6 @@ interface Target {
   /** Bearer token of the organization's admin (sampling the seal lag). */
   admin?: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function spawnServer(args: string[], env: Record<string, string>, ready: RegExp, extraArgs: string[] = []): Promise<{ proc: ChildProcess; stop(): Promise<void> }> {
