@@ -10,7 +10,8 @@ import { accountRootStatement, platformKeyPolicyStatements } from '../src/kms/ke
 import { createAuditService } from '../src/services/audit/audit-service.js';
 import { createLifecycleDal } from '../src/services/lifecycle/lifecycle-dal.js';
 import { createRewrapService } from '../src/services/lifecycle/rewrap-service.js';
-import { CONTEXT_KEY, CUSTOMER_ACCOUNT, PLATFORM_ACCOUNT, startBenchStack, type BenchStack } from './stack.js';
+import { createKeyLayer } from '../src/server/key-layer.js';
+import { benchKeyLayerSettings, CONTEXT_KEY, CUSTOMER_ACCOUNT, PLATFORM_ACCOUNT, startBenchStack, type BenchStack } from './stack.js';
 
 /**
  * `npm run bench`, key lifecycle part (issue 6): rewrap rate against the local KMS for 10,000 org
@@ -85,9 +86,10 @@ async function checkRewrapped(stack: BenchStack, platform: KMSClient, orgId: str
 
 async function rewrapAll(stack: BenchStack, orgId: string, target: CustomerKeyRef): Promise<{ seconds: number; kmsCalls: number; state: unknown; done: number }> {
   const gateway = createKmsGateway({ clientForRegion: stack.clientForRegion, defaultRegion: REGION, metrics: stack.metrics });
+  const keyLayer = createKeyLayer({ db: stack.database.db, gateway, platformKeyArn: `arn:aws:kms:${REGION}:${PLATFORM_ACCOUNT}:key/unused-by-the-benchmark`, settings: benchKeyLayerSettings });
   const service = createRewrapService({
     dal: createLifecycleDal(stack.database.db),
-    gateway,
+    keys: keyLayer.keys,
     keyConfigs: { resolveActiveKey: async () => ({ type: 'KmsSymmetric', keyId: target.aliasArn, version: 2 }) },
     audit: createAuditService({ db: stack.database.db }),
     forgetDataKeys: () => undefined,

@@ -8,6 +8,7 @@ import { createKmsGateway } from '../src/kms/kms-gateway.js';
 import { customerKeyPolicy } from '../src/kms/key-policy.js';
 import { createKmsMetrics, type KmsMetrics } from '../src/kms/kms-metrics.js';
 import { startLocalKms, type LocalKms } from '../src/localkms/index.js';
+import { createKeyLayer, type KeyLayerSettings } from '../src/server/key-layer.js';
 import { createAuditService } from '../src/services/audit/audit-service.js';
 import type { Caller } from '../src/services/auth/auth-service.js';
 import type { ActiveKey } from '../src/services/keyconfig/keyconfig-service.js';
@@ -28,6 +29,15 @@ export const CUSTOMER_ACCOUNT = '111122223333';
 export const PLATFORM_ACCOUNT = '444455556666';
 export const CONTEXT_KEY = 'convault-organization-id';
 const REGION = 'us-east-1';
+
+export const benchKeyLayerSettings: KeyLayerSettings = {
+  platformAccountId: PLATFORM_ACCOUNT,
+  encryptionContextKey: CONTEXT_KEY,
+  allowedRegions: [REGION],
+  defaultRegion: REGION,
+  refreshMs: 2000,
+  xksUrlPolicy: { allowHttpLoopback: false, allowPrivateNetworks: false },
+};
 
 export interface BenchOrg {
   orgId: string;
@@ -60,6 +70,8 @@ export async function startBenchStack(): Promise<BenchStack> {
     return client;
   };
   const gateway = createKmsGateway({ clientForRegion, defaultRegion: REGION, metrics });
+  // The key layer as `serve` wires it; the benchmark orgs use customer keys only, so no platform key is made.
+  const keyLayer = createKeyLayer({ db: database.db, gateway, platformKeyArn: `arn:aws:kms:${REGION}:${PLATFORM_ACCOUNT}:key/unused-by-the-benchmark`, settings: benchKeyLayerSettings });
 
   const audit = createAuditService({ db: database.db });
   const customer = createKmsClient({ endpoint: localKms.url, region: REGION, credentials: () => localKms.credentialsFor(CUSTOMER_ACCOUNT) });
@@ -81,7 +93,7 @@ export async function startBenchStack(): Promise<BenchStack> {
         const dal = createSecuredDataDal(database.db, database.dialect);
         const securedData = createSecuredDataService({
           dal,
-          gateway,
+          keys: keyLayer.keys,
           keyConfigs: { resolveActiveKey: async () => active },
           audit,
           settings: {

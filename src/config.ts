@@ -56,6 +56,10 @@ const envSchema = z.object({
   CONVAULT_METRICS_PORT: port.optional(),
   CONVAULT_METRICS_ORG_LABEL: z.enum(['true', 'false']).default('false'),
   CONVAULT_DEMO_KEY: z.enum(['true', 'false']).default('true'),
+  // LocalKeyManager proxy URLs (src/providers/xks/url-policy.ts): loopback over http for development
+  // and tests; private networks over https where the operator's key managers live there.
+  CONVAULT_XKS_ALLOW_HTTP_LOOPBACK: z.enum(['true', 'false']).default('false'),
+  CONVAULT_XKS_ALLOW_PRIVATE_NETWORKS: z.enum(['true', 'false']).default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -100,6 +104,8 @@ export interface Config {
   /** /metrics: the API port answers only with this bearer token; `port` serves it on loopback without one. */
   metrics: { token?: string; port?: number; orgLabel: boolean };
   demoKey: boolean;
+  /** Which proxy addresses a LocalKeyManager configuration may name (link-local and metadata never). */
+  xks: { allowHttpLoopback: boolean; allowPrivateNetworks: boolean };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
@@ -176,6 +182,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
     authFailuresPerMinute: e.CONVAULT_AUTH_FAILURES_PER_MIN,
     metrics: { token: e.CONVAULT_METRICS_TOKEN, port: e.CONVAULT_METRICS_PORT, orgLabel: e.CONVAULT_METRICS_ORG_LABEL === 'true' },
     demoKey: e.CONVAULT_DEMO_KEY === 'true',
+    xks: { allowHttpLoopback: e.CONVAULT_XKS_ALLOW_HTTP_LOOPBACK === 'true', allowPrivateNetworks: e.CONVAULT_XKS_ALLOW_PRIVATE_NETWORKS === 'true' },
     logLevel: e.LOG_LEVEL,
   };
 }

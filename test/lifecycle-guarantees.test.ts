@@ -129,7 +129,7 @@ for (const target of databaseTargets) {
       const { services } = server.runtime;
       const otherNode = createRewrapService({
         dal: createLifecycleDal(server.runtime.database.db),
-        gateway: server.runtime.kms.gateway,
+        keys: server.runtime.keyLayer.keys,
         keyConfigs: services.keyConfigs,
         audit: services.audit,
         forgetDataKeys: () => undefined,

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { kmsAddressForCli } from '../kms/local-kms-address.js';
 import { ensurePlatformKey } from '../kms/platform-key.js';
+import { createKeyLayer, keyLayerSettings } from '../server/key-layer.js';
 import { platformKmsClients } from '../server/kms-setup.js';
 import { openConvaultDatabase } from '../server/runtime.js';
 import { keyConfigSettings, rewrapSettings } from '../server/service-settings.js';
@@ -44,18 +45,22 @@ export function registerRewrapCommand(program: Command): void {
           const db = database.db;
           if (!(await createOrgDal(db).findOrganization(opts.org))) throw notFound(`Organization ${opts.org}`);
           const audit = createAuditService({ db });
+          const platformKeyArn = await ensurePlatformKey(kms.clientForRegion(config.kms.region), { create: false });
+          const keyLayer = createKeyLayer({ db, gateway: kms.gateway, platformKeyArn, settings: keyLayerSettings(config) });
           const keyConfigs = createKeyConfigService({
             dal: createKeyConfigDal(db),
-            gateway: kms.gateway,
+            keys: keyLayer.keys,
+            secrets: keyLayer.secrets,
+            keyPolicyStatements: keyLayer.keyPolicyStatements,
             audit,
             testLimiter: createRateLimiter({ limit: 1, windowMs: 60_000 }),
-            platformKeyArn: await ensurePlatformKey(kms.clientForRegion(config.kms.region), { create: false }),
+            platformKeyArn,
             settings: keyConfigSettings(config),
           });
           const dal = createLifecycleDal(db);
           const rewrap = createRewrapService({
             dal,
-            gateway: kms.gateway,
+            keys: keyLayer.keys,
             keyConfigs,
             audit,
             forgetDataKeys: () => undefined, // the CLI caches no keys

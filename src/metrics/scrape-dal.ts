@@ -1,3 +1,4 @@
+import { HEALTH_PROBED_TYPES } from '../providers/registry.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
 
@@ -30,7 +31,7 @@ export function createScrapeDal(db: Kysely<Database>) {
         .selectFrom('key_health as kh')
         .innerJoin('key_configurations as kc', 'kc.org_id', 'kh.org_id')
         .select(['kh.status', (eb) => eb.fn.countAll<number>().as('n')])
-        .where('kc.type', '=', 'KmsSymmetric')
+        .where('kc.type', 'in', HEALTH_PROBED_TYPES)
         .groupBy('kh.status')
         .execute();
       return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));

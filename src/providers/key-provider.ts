@@ -83,6 +83,11 @@ export function errorTypeOf(kind: KeyFailureKind): 'CustomerKeyNotFound' | 'Cust
 export interface DataKeyBinding {
   orgId: string;
   dataKeyId: string;
+  /**
+   * AWS: the encryption-context name the organization id travels under, when it is not the
+   * deployment's current one (a data key keeps the name it was made with). Other providers ignore it.
+   */
+  contextKey?: string;
 }
 
 export interface WrappedDataKey {
@@ -146,8 +151,8 @@ export interface KeyProvider {
   rewrapDataKey?(wrapped: WrappedDataKey, binding: DataKeyBinding, destinationReference: string): Promise<WrappedDataKey>;
   /** Any error this provider's calls throw → a KeyProviderError with a kind. Idempotent. */
   classify(err: unknown, operation?: string): KeyProviderError;
-  /** The sentence that tells an admin what to change, for a classified failure. */
-  remediation(failure: KeyProviderError): string;
+  /** The sentence that tells an admin what to change, for a classified failure; it ends with `nextStep` (default: test again). */
+  remediation(failure: KeyProviderError, nextStep?: string): string;
   /** The Test button: every step data will take, reported one by one; nothing is stored. */
   test(orgId: string): Promise<KeyTestReport>;
   close?(): void;

@@ -20,6 +20,8 @@ export interface KeyFieldSpec {
 export interface ReferenceContext {
   allowedRegions: readonly string[];
   xksUrlPolicy: XksUrlPolicy;
+  /** The platform's account: its keys are never an organization's key. */
+  platformAccountId?: string;
 }
 
 export interface KeyConfigurationTypeSpec {
@@ -36,7 +38,18 @@ export interface KeyConfigurationTypeSpec {
   fields: readonly KeyFieldSpec[];
   /** Checks the configuration's fields; the value is the canonical key reference. */
   validateReference(fields: Record<string, unknown>, ctx: ReferenceContext): ReferenceResult<string>;
+  /**
+   * Whether a recorded key reference (what wraps a stored data key) is one of this type's
+   * providers: how a data key, or a rewrap's target, finds the adapter that opens it.
+   */
+  ownsReference(reference: string): boolean;
+  /** The configuration's url as stored and answered, from its canonical reference. */
+  urlOf(reference: string): string;
+  /** Name of the Test step that reports a configuration refused before any call. */
+  syntaxStep: string;
 }
+
+const AWS_KEY_REFERENCE = /^arn:aws[a-z-]*:kms:/;
 
 const KMS_SYMMETRIC: KeyConfigurationTypeSpec = {
   type: 'KmsSymmetric',
@@ -47,9 +60,12 @@ const KMS_SYMMETRIC: KeyConfigurationTypeSpec = {
   supportsServerSideRewrap: true,
   fields: [{ name: 'url', required: true, secret: false, description: 'alias ARN of a customer managed symmetric key' }],
   validateReference(fields, ctx) {
-    const parsed = parseAliasArn(fields.url, ctx.allowedRegions);
+    const parsed = parseAliasArn(fields.url, ctx.allowedRegions, ctx.platformAccountId);
     return parsed.ok ? { ok: true, value: parsed.value.arn } : parsed;
   },
+  ownsReference: (reference) => AWS_KEY_REFERENCE.test(reference),
+  urlOf: (reference) => reference,
+  syntaxStep: 'ArnSyntax',
 };
 
 const LOCAL_KEY_MANAGER: KeyConfigurationTypeSpec = {
@@ -80,6 +96,9 @@ const LOCAL_KEY_MANAGER: KeyConfigurationTypeSpec = {
     }
     return { ok: true, value: `${url.value.url}/keys/${keyId}` };
   },
+  ownsReference: (reference) => /^https?:\/\/[^/]+(\/.*)?\/kms\/xks\/v1\/keys\/[^/]+$/.test(reference),
+  urlOf: (reference) => reference.replace(/\/keys\/[^/]+$/, ''),
+  syntaxStep: 'Configuration',
 };
 
 const NONE: KeyConfigurationTypeSpec = {
@@ -91,6 +110,10 @@ const NONE: KeyConfigurationTypeSpec = {
   supportsServerSideRewrap: true,
   fields: [],
   validateReference: () => ({ ok: true, value: '' }),
+  // The platform key is an AWS KMS key: its data keys open through the KmsSymmetric adapter.
+  ownsReference: () => false,
+  urlOf: () => '',
+  syntaxStep: 'Configuration',
 };
 
 export const KEY_CONFIGURATION_TYPES: Readonly<Record<KeyConfigurationType, KeyConfigurationTypeSpec>> = {
@@ -109,3 +132,34 @@ export function maskSecretFields(type: KeyConfigurationType, fields: Record<stri
   for (const f of KEY_CONFIGURATION_TYPES[type].fields) if (f.secret && out[f.name] !== undefined) out[f.name] = '********';
   return out;
 }
+
+/** The type whose adapter opens data keys wrapped under this recorded reference. */
+export function typeOwningReference(reference: string): KeyConfigurationTypeSpec | undefined {
+  return Object.values(KEY_CONFIGURATION_TYPES).find((spec) => spec.ownsReference(reference));
+}
+
+/** Non-secret fields of a type other than url, as stored (JSON) and answered. */
+export function publicFieldsOf(type: KeyConfigurationType, fields: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of KEY_CONFIGURATION_TYPES[type].fields) {
+    if (f.secret || f.name === 'url') continue;
+    const v = fields[f.name];
+    if (typeof v === 'string' && v !== '') out[f.name] = v;
+  }
+  return out;
+}
+
+/** The secret fields of a type that are set, e.g. { apiKey } — sealed, never answered. */
+export function secretFieldsOf(type: KeyConfigurationType, fields: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of KEY_CONFIGURATION_TYPES[type].fields) {
+    const v = fields[f.name];
+    if (f.secret && typeof v === 'string' && v !== '') out[f.name] = v;
+  }
+  return out;
+}
+
+/** The types whose keys key health probes (the scheduler's and the metrics' queries). */
+export const HEALTH_PROBED_TYPES: readonly KeyConfigurationType[] = Object.values(KEY_CONFIGURATION_TYPES)
+  .filter((spec) => spec.supportsHealthProbe)
+  .map((spec) => spec.type);

@@ -37,6 +37,7 @@ import { convaultMigrations } from '../store/migrations/index.js';
 import type { Database } from '../store/schema.js';
 import { VERSION } from '../version.js';
 import { buildApp, type AppServices } from './app.js';
+import { createKeyLayer, keyLayerSettings, type KeyLayer } from './key-layer.js';
 import { setupKms, type KmsSetup } from './kms-setup.js';
 import { startMetricsListener } from './routes/metrics.js';
 import { databaseFailure, ensureWritableDataDir, listenFailure, localKmsListenFailure, startupStep } from './startup-failures.js';
@@ -49,6 +50,8 @@ export interface Runtime {
   database: DatabaseHandle<Database>;
   bootstrap: BootstrapResult;
   kms: KmsSetup;
+  /** The provider port as wired here (src/server/key-layer.ts): for a second service on the same keys. */
+  keyLayer: KeyLayer;
   services: AppServices;
   auditSealer: AuditSealer;
   metrics: ConvaultMetrics;
@@ -112,9 +115,13 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
   kms.metrics.subscribe((operation, outcome, ms) => metrics.observeKmsCall(kmsProvider, operation, outcome, ms));
   const demoKeyAliasArn = bootstrap.orgId ? await kms.ensureDemoKey(bootstrap.orgId) : undefined;
   const keyConfigDal = createKeyConfigDal(db);
+  // Every service reaches the organization's key through the provider port (src/providers).
+  const keyLayer = createKeyLayer({ db, gateway: kms.gateway, platformKeyArn: kms.platformKeyArn, settings: keyLayerSettings(config) });
   const keyConfigs = createKeyConfigService({
     dal: keyConfigDal,
-    gateway: kms.gateway,
+    keys: keyLayer.keys,
+    secrets: keyLayer.secrets,
+    keyPolicyStatements: keyLayer.keyPolicyStatements,
     audit,
     testLimiter: createStoreRateLimiter({ ...database, name: 'keytest', limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
     cacheObserver: metrics.cacheObserver('configurations'),
@@ -142,6 +149,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
     keyConfigDal,
     keyConfigs,
     gateway: kms.gateway,
+    keys: keyLayer.keys,
     audit,
     probeLimiter: createStoreRateLimiter({ ...database, name: 'probe', limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
     ...(webhooks ? { webhooks } : {}),
@@ -164,7 +172,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
   const cacheMaxAgeMs = config.dataKeys.cacheMaxAgeSeconds * 1000;
   const securedData = createSecuredDataService({
     dal: createSecuredDataDal(db, database.dialect, groupCommit),
-    gateway: kms.gateway,
+    keys: keyLayer.keys,
     keyConfigs,
     audit,
     keyErrors,
@@ -184,14 +192,14 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
   const forgetDataKeys = (ids: Iterable<string>) => securedData.forgetDataKeys(ids);
   const rewrap = createRewrapService({
     dal: lifecycleDal,
-    gateway: kms.gateway,
+    keys: keyLayer.keys,
     keyConfigs,
     audit,
     forgetDataKeys,
     settings: rewrapSettings(config),
     logger: { error: (obj, msg) => app.log.error(obj, msg), warn: (obj, msg) => app.log.warn(obj, msg) },
   });
-  const lifecycle = createLifecycleService({ dal: lifecycleDal, keyConfigDal, keyConfigs, orgDal, gateway: kms.gateway, audit, forgetDataKeys });
+  const lifecycle = createLifecycleService({ dal: lifecycleDal, keyConfigDal, keyConfigs, orgDal, keys: keyLayer.keys, audit, forgetDataKeys });
 
   // The audit sealer chains appended events in batches, one node at a time (docs/AUDIT.md).
   const auditSealer = createAuditSealer({
@@ -244,6 +252,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
     database,
     bootstrap,
     kms,
+    keyLayer,
     services,
     auditSealer,
     metrics,
@@ -266,6 +275,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
       await auditSealer.sealPending().catch(() => undefined);
       await auditSealer.stop();
       securedData.clearCaches();
+      keyLayer.keys.close();
       if (kms.localKms) forgetLocalKmsUrl(config.dataDir, kms.localKms.url);
       await kms.close();
       await database.close();

@@ -10,6 +10,7 @@ export function keyConfigSettings(config: Config): KeyConfigSettings {
     allowedRegions: config.kms.allowedRegions,
     defaultRegion: config.kms.region,
     refreshMs: config.configRefreshMs,
+    xksUrlPolicy: config.xks,
   };
 }
 

@@ -36,15 +36,21 @@ export interface MetaTable {
   value: string;
 }
 
+export type KeyConfigurationTypeName = 'KmsSymmetric' | 'LocalKeyManager' | 'None';
+
 export interface KeyConfigurationsTable {
   id: string;
   org_id: string;
-  type: 'KmsSymmetric' | 'None';
-  /** The alias ARN as saved; '' for None. */
+  type: KeyConfigurationTypeName;
+  /** The alias ARN or the XKS proxy URI prefix as saved; '' for None. */
   url: string;
-  /** The key ARN KMS resolved the alias to at the last save or probe. */
+  /** The key the configuration resolved to at the last save or probe: a key ARN, or the XKS key reference (`<url>/keys/<keyId>`). */
   key_arn: string | null;
   version: number;
+  /** JSON of the type's non-secret fields other than url (LocalKeyManager: keyId, apiId, caBundle, clientCertificate). */
+  fields: string | null;
+  /** The type's secret fields (apiKey, clientKey), sealed under the platform key; never returned. */
+  sealed_secrets: Buffer | null;
   /** JSON of the ErrorBody of the last failed use or probe. */
   last_error: string | null;
   created_at: number;
@@ -58,9 +64,11 @@ export interface KeyConfigurationHistoryTable {
   config_id: string;
   org_id: string;
   version: number;
-  type: 'KmsSymmetric' | 'None';
+  type: KeyConfigurationTypeName;
   url: string;
   key_arn: string | null;
+  fields: string | null;
+  sealed_secrets: Buffer | null;
   saved_at: number;
   saved_by_id: string;
   saved_by_name: string;
@@ -127,7 +135,7 @@ export interface OrgDataKeysTable {
   key_id_used: string;
   /** The key ARN KMS resolved it to: the key that wraps `wrapped_key` now (a rewrap updates both). */
   key_arn: string;
-  config_type: 'KmsSymmetric' | 'None';
+  config_type: KeyConfigurationTypeName;
   config_version: number;
   /** Name of the single encryption-context pair `{<context_key>: org_id}` the blob is bound to. */
   context_key: string;

@@ -9,6 +9,7 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import { customerKeyPolicy } from '../../src/kms/key-policy.js';
+import { PERMISSIONS } from '../../src/services/auth/permissions.js';
 import { localKmsClient } from './local-kms.js';
 import type { TestServer } from './runtime.js';
 
@@ -105,6 +106,9 @@ export async function configureOrgKey(server: TestServer, token: string, aliasAr
   return res.body;
 }
 
+/** Every permission the key and data suites use. */
+export const ORG_ADMIN_PERMISSIONS: string[] = PERMISSIONS.filter((p) => !p.startsWith('admin:'));
+
 /** An organization with a token of every permission this suite needs and its own customer key, configured. */
 export async function orgWithCustomerKey(
   server: TestServer,
@@ -112,14 +116,7 @@ export async function orgWithCustomerKey(
   createOrg: (server: TestServer, name: string, permissions: string[]) => Promise<{ orgId: string; token: string }>,
   opts: Omit<CustomerKeyOptions, 'orgIds'> = {},
 ): Promise<{ orgId: string; token: string; key: CustomerKey; configId: string }> {
-  const org = await createOrg(server, name, [
-    'conversation:encryptionKey:view',
-    'conversation:encryptionKey:edit',
-    'conversation:securedData:view',
-    'conversation:securedData:edit',
-    'conversation:encryption:use',
-    'audit:log:view',
-  ]);
+  const org = await createOrg(server, name, ORG_ADMIN_PERMISSIONS);
   const key = await createCustomerKey(server, { ...opts, orgIds: [org.orgId] });
   const config = (await configureOrgKey(server, org.token, key.aliasArn)) as { id: string };
   return { ...org, key, configId: config.id };

@@ -24,6 +24,14 @@ export interface AwsKmsProviderDeps {
   encryptionContextKey: string;
   allowedRegions: readonly string[];
   defaultRegion: string;
+  /** The platform's own key: the Test accepts it for type None only. */
+  platformKeyArn?: string;
+  /**
+   * Whether the data key id joins the organization id in the encryption context (default true).
+   * convault's org data keys are bound to the organization alone — the one pair customer key
+   * policies condition on, and what every stored blob was made with — so the services pass false.
+   */
+  bindDataKeyId?: boolean;
   now?: () => number;
 }
 
@@ -37,6 +45,19 @@ const KIND: Record<KmsFailureKind, KeyFailureKind> = {
   Throttled: 'Throttled',
   Unreachable: 'Unavailable',
   InvalidRequest: 'Misconfigured',
+  Internal: 'Internal',
+};
+
+const KMS_KIND: Record<KeyFailureKind, KmsFailureKind> = {
+  NotFound: 'NotFound',
+  Disabled: 'Disabled',
+  InvalidState: 'InvalidState',
+  AccessDenied: 'AccessDenied',
+  BadCredentials: 'AccessDenied',
+  Unavailable: 'Unreachable',
+  Throttled: 'Throttled',
+  InvalidCiphertext: 'InvalidCiphertext',
+  Misconfigured: 'InvalidRequest',
   Internal: 'Internal',
 };
 
@@ -68,7 +89,10 @@ export function createAwsKmsProvider(deps: AwsKmsProviderDeps): KeyProvider {
     region = parsed.value.region;
     accountId = parsed.value.accountId;
   }
-  const context = (b: DataKeyBinding) => ({ [deps.encryptionContextKey]: b.orgId, [DATA_KEY_ID_CONTEXT_KEY]: b.dataKeyId });
+  const context = (b: DataKeyBinding): Record<string, string> =>
+    deps.bindDataKeyId === false
+      ? { [b.contextKey ?? deps.encryptionContextKey]: b.orgId }
+      : { [b.contextKey ?? deps.encryptionContextKey]: b.orgId, [DATA_KEY_ID_CONTEXT_KEY]: b.dataKeyId };
   const guarded = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
@@ -76,15 +100,13 @@ export function createAwsKmsProvider(deps: AwsKmsProviderDeps): KeyProvider {
       throw classifyAwsKmsFailure(err, operation);
     }
   };
-  const remediation = (failure: KeyProviderError): string => {
+  const remediation = (failure: KeyProviderError, nextStep?: string): string => {
     if (failure.kind === 'BadCredentials') {
       return `AWS KMS does not accept the platform's credentials (${failure.providerError}): the platform operator must fix the platform's AWS credentials; nothing changes in your account.`;
     }
-    const cause = failure.cause;
-    if (cause instanceof KmsCallError) {
-      return remediationFor(cause, { orgId: '{organization id}', platformAccountId: deps.platformAccountId, encryptionContextKey: deps.encryptionContextKey, keyId, region, ...(accountId ? { accountId } : {}) });
-    }
-    return failure.message;
+    // A failure this adapter did not get from KMS (a key state it described) is worded as KMS's would be.
+    const cause = failure.cause instanceof KmsCallError ? failure.cause : new KmsCallError(KMS_KIND[failure.kind], failure.providerError ?? failure.kind, failure.message, failure.details.operation ?? 'KMS');
+    return remediationFor(cause, { orgId: '{organization id}', platformAccountId: deps.platformAccountId, encryptionContextKey: deps.encryptionContextKey, keyId, region, ...(accountId ? { accountId } : {}), ...(nextStep ? { nextStep } : {}) });
   };
 
   return {
@@ -133,6 +155,7 @@ export function createAwsKmsProvider(deps: AwsKmsProviderDeps): KeyProvider {
         encryptionContextKey: deps.encryptionContextKey,
         allowedRegions: deps.allowedRegions,
         defaultRegion: deps.defaultRegion,
+        ...(deps.platformKeyArn ? { platformKeyArn: deps.platformKeyArn } : {}),
         target: deps.type === 'KmsSymmetric' ? { kind: 'alias', aliasArn: deps.reference } : { kind: 'platform', keyId },
         ...(deps.now ? { now: deps.now } : {}),
       });

@@ -76,6 +76,8 @@ export function xksRemediation(failure: KeyProviderError, ctx: XksRemediationCon
       break;
   }
   switch (failure.kind) {
+    case 'Disabled':
+      return `The external key ${ctx.keyId} is disabled at your key manager: enable it, then test again.`;
     case 'Unavailable':
       return `The XKS proxy at ${ctx.url} could not be reached or did not answer in time: check that it runs and that the platform can reach it, then test again.`;
     case 'Misconfigured':

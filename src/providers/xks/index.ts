@@ -53,6 +53,11 @@ export function xksRequestMetadata(platformId: string, orgId: string, keyId: str
   };
 }
 
+/** `<proxy URI prefix>/keys/<external key id>`: one key at one proxy (the registry's canonical reference). */
+export function xksKeyReference(proxyUrl: string, keyId: string): string {
+  return `${proxyUrl}/keys/${keyId}`;
+}
+
 export function createXksProvider(deps: XksProviderDeps): KeyProvider {
   const { config } = deps;
   const url = validateXksProxyUrl(config.url, deps.policy);
@@ -72,9 +77,16 @@ export function createXksProvider(deps: XksProviderDeps): KeyProvider {
     lookup: guardedLookup(deps.policy),
     ...(deps.timeoutMs ? { timeoutMs: deps.timeoutMs } : {}),
   });
+  // The key's reference: which proxy (and logical key store) and which key. Recorded with every
+  // wrapped data key, so a data key made under another configuration is never sent to this proxy.
+  const proxyUrl = url.value.url;
+  const keyReference = xksKeyReference(proxyUrl, config.keyId);
   const meta = (orgId: string) => xksRequestMetadata(deps.platformId, orgId, config.keyId);
   const classify = (err: unknown, operation?: string) => classifyXksFailure(err, operation);
-  const remediation = (failure: KeyProviderError) => xksRemediation(failure, { url: url.value.url, keyId: config.keyId });
+  const remediation = (failure: KeyProviderError, nextStep?: string) => {
+    const text = xksRemediation(failure, { url: url.value.url, keyId: config.keyId });
+    return nextStep ? text.replace(/then test again/g, `then ${nextStep}`) : text;
+  };
   const guarded = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
@@ -88,7 +100,7 @@ export function createXksProvider(deps: XksProviderDeps): KeyProvider {
     const both = m.keyUsage.includes('ENCRYPT') && m.keyUsage.includes('DECRYPT');
     const state = m.keyStatus === 'ENABLED' ? (both ? 'Enabled' : 'Unusable') : 'Disabled';
     return {
-      keyId: config.keyId,
+      keyId: keyReference,
       state,
       usable: state === 'Enabled' && m.keySpec === 'AES_256',
       detail: `${config.keyId} is ${m.keyStatus}, ${m.keySpec}, usage ${m.keyUsage.join(',') || 'none'}`,
@@ -97,18 +109,26 @@ export function createXksProvider(deps: XksProviderDeps): KeyProvider {
 
   async function wrap(plaintext: Buffer, binding: DataKeyBinding): Promise<WrappedDataKey> {
     const sealed = await guarded('Encrypt', () => client.encrypt(config.keyId, { plaintext, aad: bindingAad(binding), requestMetadata: meta(binding.orgId) }));
-    return { blob: encodeWrappedKey(sealed), keyId: config.keyId };
+    return { blob: encodeWrappedKey(sealed), keyId: keyReference };
+  }
+
+  /** The external key id a recorded key names: a reference of this proxy, or a bare id (this proxy's). */
+  function externalKeyId(recorded: string): string {
+    const prefix = `${proxyUrl}/keys/`;
+    if (recorded.startsWith(prefix) && EXTERNAL_KEY_ID.test(recorded.slice(prefix.length))) return recorded.slice(prefix.length);
+    if (EXTERNAL_KEY_ID.test(recorded)) return recorded;
+    throw new KeyProviderError('Misconfigured', `the data key was wrapped by ${recorded}, not by a key of the proxy at ${proxyUrl}`, { providerError: 'ForeignKeyReference' });
   }
 
   async function unwrap(wrapped: WrappedDataKey, binding: DataKeyBinding): Promise<Buffer> {
     const parts = decodeWrappedKey(wrapped.blob);
     // The recorded key id, not the configured one: a configuration may have moved to another key since.
-    return guarded('Decrypt', () => client.decrypt(wrapped.keyId, { ...parts, aad: bindingAad(binding), requestMetadata: meta(binding.orgId) }));
+    return guarded('Decrypt', () => client.decrypt(externalKeyId(wrapped.keyId), { ...parts, aad: bindingAad(binding), requestMetadata: meta(binding.orgId) }));
   }
 
   return {
     type: 'LocalKeyManager',
-    reference: url.value.url,
+    reference: keyReference,
     describe: () => describeFor('platform'),
     async generateDataKey(binding) {
       const plaintext = randomBytes(DATA_KEY_BYTES);
@@ -155,7 +175,7 @@ export function createXksProvider(deps: XksProviderDeps): KeyProvider {
       } finally {
         dataKey.fill(0);
       }
-      return run.report({ keyArn: config.keyId });
+      return run.report({ keyArn: keyReference });
     },
 
     close: () => client.close(),

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { KEY_CONFIGURATION_TYPES } from '../../providers/registry.js';
 import type { AuthService } from '../../services/auth/auth-service.js';
 import { KEY_CONFIG_BASE_PATH, type KeyConfigBody } from '../../services/keyconfig/keyconfig-model.js';
 import type { KeyConfigService } from '../../services/keyconfig/keyconfig-service.js';
@@ -9,6 +10,7 @@ export interface KeyConfigRouteDeps {
   keyConfigs: KeyConfigService;
 }
 
+const TYPES = Object.keys(KEY_CONFIGURATION_TYPES);
 const err = { $ref: 'ErrorBody#' };
 const errors = { 400: err, 401: err, 403: err, 404: err, 409: err, 422: err, 429: err };
 
@@ -17,13 +19,20 @@ const model = {
   properties: {
     id: { type: 'string' },
     url: { type: 'string' },
-    keyConfigurationType: { type: 'string', enum: ['KmsSymmetric', 'None'] },
+    keyConfigurationType: { type: 'string', enum: TYPES },
     lastError: { type: 'object', additionalProperties: true },
     selfUri: { type: 'string' },
     version: { type: 'integer' },
     keyArn: { type: 'string' },
     updatedAt: { type: 'string' },
     updatedBy: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' } } },
+    // LocalKeyManager (an XKS proxy): apiKey and clientKey are write-only and answered masked.
+    keyId: { type: 'string' },
+    apiId: { type: 'string' },
+    apiKey: { type: 'string' },
+    caBundle: { type: 'string' },
+    clientCertificate: { type: 'string' },
+    clientKey: { type: 'string' },
   },
 } as const;
 
@@ -33,9 +42,15 @@ const body = {
   required: ['keyConfigurationType'],
   properties: {
     id: { type: 'string', maxLength: 100 },
-    keyConfigurationType: { type: 'string', enum: ['KmsSymmetric', 'None'] },
+    keyConfigurationType: { type: 'string', enum: TYPES },
     url: { type: 'string', maxLength: 2048 },
     version: { type: 'integer', minimum: 0 },
+    keyId: { type: 'string', maxLength: 128 },
+    apiId: { type: 'string', maxLength: 128 },
+    apiKey: { type: 'string', maxLength: 256 },
+    caBundle: { type: 'string', maxLength: 65_536 },
+    clientCertificate: { type: 'string', maxLength: 65_536 },
+    clientKey: { type: 'string', maxLength: 65_536 },
   },
 } as const;
 
@@ -61,6 +76,22 @@ export async function keyConfigurationRoutes(app: FastifyInstance, { auth, keyCo
     KEY_CONFIG_BASE_PATH,
     { preHandler: view, schema: { tags, summary: "The organization's key configurations (at most one, for conversations)", response: { 200: { type: 'object', properties: { total: { type: 'integer' }, entities: { type: 'array', items: model }, selfUri: { type: 'string' } } }, ...errors } } },
     async (request) => keyConfigs.list(callerOf(request)),
+  );
+
+  app.get(
+    `${KEY_CONFIG_BASE_PATH}/types`,
+    { preHandler: view, schema: { tags, summary: 'The key configuration types, their fields (secret ones write-only) and capabilities' } },
+    async () => ({
+      entities: Object.values(KEY_CONFIGURATION_TYPES).map((t) => ({
+        keyConfigurationType: t.type,
+        label: t.label,
+        customerOwned: t.customerOwned,
+        supportsHealthProbe: t.supportsHealthProbe,
+        supportsEncryptData: t.supportsEncryptData,
+        supportsServerSideRewrap: t.supportsServerSideRewrap,
+        fields: t.fields,
+      })),
+    }),
   );
 
   app.get(

@@ -1,3 +1,4 @@
+import { KEY_CONFIGURATION_TYPES } from '../../providers/registry.js';
 import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, type KmsNodeClientSupplier } from '@aws-crypto/client-node';
 import type { AuditService } from '../audit/audit-service.js';
 import type { Caller } from '../auth/auth-service.js';
@@ -69,9 +70,20 @@ export function createEncryptionService(deps: EncryptionServiceDeps) {
     for (const arn of arns) if (set.size < 100) set.add(arn);
   }
 
-  async function customerKey(orgId: string): Promise<Extract<ActiveKey, { type: 'KmsSymmetric' }>> {
+  async function customerKey(orgId: string): Promise<ActiveKey> {
     const key = await deps.keyConfigs.resolveActiveKey(orgId);
-    if (key.type !== 'KmsSymmetric') {
+    const spec = KEY_CONFIGURATION_TYPES[key.type];
+    if (spec.customerOwned && !spec.supportsEncryptData) {
+      // The messages are AWS Encryption SDK messages the customer's back end opens with its own key;
+      // a key behind an XKS proxy has no keyring that back end could use, so none is made (docs/API.md).
+      throw new AppError(
+        424,
+        'customer.key.unsupported',
+        `Encrypt Data and Decrypt Data are not available for keyConfigurationType ${key.type}: their messages must be readable by your own back end with your key, and no keyring for a key behind an XKS proxy exists for it. Secured data (…/conversations/{id}/secureddata) works with this key; for Encrypt/Decrypt Data configure keyConfigurationType KmsSymmetric.`,
+        'EncryptDataNotSupported',
+      );
+    }
+    if (!spec.supportsEncryptData) {
       throw new AppError(
         424,
         'customer.key.not.configured',

@@ -1,3 +1,4 @@
+import { HEALTH_PROBED_TYPES } from '../../providers/registry.js';
 import type { Kysely } from 'kysely';
 import type { Database, KeyHealthTable } from '../../store/schema.js';
 import type { ProtectedKey } from './probe.js';
@@ -33,7 +34,7 @@ export function createKeyHealthDal(db: Kysely<Database>) {
         .selectFrom('key_configurations as kc')
         .leftJoin('key_health as kh', 'kh.org_id', 'kc.org_id')
         .select(['kc.org_id', 'kc.id'])
-        .where('kc.type', '=', 'KmsSymmetric')
+        .where('kc.type', 'in', HEALTH_PROBED_TYPES)
         .where('kh.org_id', 'is', null)
         .limit(limit)
         .execute();
@@ -45,7 +46,7 @@ export function createKeyHealthDal(db: Kysely<Database>) {
         .selectFrom('key_health as kh')
         .innerJoin('key_configurations as kc', 'kc.org_id', 'kh.org_id')
         .select(['kh.org_id', 'kh.next_probe_at'])
-        .where('kc.type', '=', 'KmsSymmetric')
+        .where('kc.type', 'in', HEALTH_PROBED_TYPES)
         .where('kh.next_probe_at', '<=', now)
         .where((eb) => eb.or([eb('kh.lease_until', 'is', null), eb('kh.lease_until', '<=', now)]))
         .orderBy('kh.next_probe_at')

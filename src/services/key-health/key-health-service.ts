@@ -9,8 +9,10 @@ import type { KeyConfigDal } from '../keyconfig/keyconfig-dal.js';
 import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import type { KeyHealthDal } from './key-health-dal.js';
-import type { KmsFailureKind } from '../../kms/kms-failure.js';
-import { mapLimit, probeOrgKeys, statusForFailure, summarizeKeys, type ProbeSettings } from './probe.js';
+import { KEY_CONFIGURATION_TYPES } from '../../providers/registry.js';
+import type { OrgKeys } from '../keyconfig/org-keys.js';
+import type { ObservedFailureKind } from '../secured-data/key-errors.js';
+import { mapLimit, probeOrgKeys, probeProviderKeys, statusForFailure, summarizeKeys, type ProbeSettings } from './probe.js';
 import { silentLog, type HealthError, type HealthLog, type KeyHealth, type KeyHealthModel, type ProbeResult, type ProbeTrigger, type StoredHealthStatus, type TransitionPayload } from './types.js';
 import type { WebhookOutbox } from './webhook-outbox.js';
 
@@ -38,6 +40,8 @@ export interface KeyHealthServiceDeps {
   keyConfigDal: Pick<KeyConfigDal, 'findByOrg' | 'findById' | 'setKeyArn'>;
   keyConfigs: Pick<KeyConfigService, 'recordLastError'>;
   gateway: Pick<KmsGateway, 'describeKey' | 'generateDataKey' | 'decrypt'>;
+  /** The organization's keys as providers: probes of keys outside AWS KMS. */
+  keys?: Pick<OrgKeys, 'forReference'>;
   audit: Pick<AuditService, 'record'>;
   /** Manual probes (POST …/health/probe) per organization: each costs the customer KMS requests. */
   probeLimiter: Pick<RateLimiter, 'take'>;
@@ -91,7 +95,11 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
 
   async function runProbe(config: KeyConfigurationsTable): Promise<ProbeResult> {
     const protectedKeys = (await dal.protectedKeys(config.org_id)).filter((k) => k.keyArn !== settings.platformKeyArn);
-    const probe = probeOrgKeys({
+    // An AWS alias gets the KMS probe (deletion dates, a Decrypt when DescribeKey is denied); any
+    // other provider is probed through the port: its Test on the current key, a describe of the others.
+    const probe = deps.keys && !KEY_CONFIGURATION_TYPES.KmsSymmetric.ownsReference(config.url)
+      ? probeProviderKeys({ keys: deps.keys, orgId: config.org_id, currentKey: config.key_arn ?? config.url, protectedKeys })
+      : probeOrgKeys({
       gateway: deps.gateway,
       orgId: config.org_id,
       aliasArn: config.url,
@@ -107,7 +115,7 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
           resolve({
             status: 'degraded',
             lastError: {
-              message: `The probe did not finish within ${Math.round(probeTimeoutMs / 1000)} s: AWS KMS is slow or unreachable from the platform. It is retried at the next probe.`,
+              message: `The probe did not finish within ${Math.round(probeTimeoutMs / 1000)} s: the key provider is slow or unreachable from the platform. It is retried at the next probe.`,
               code: 'customer.key.unreachable',
               errorType: 'CustomerKeyUnavailable',
               awsError: 'ProbeTimeout',
@@ -237,7 +245,7 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
    * context): the current key is ok. Other keys that still protect data keep what was known of them.
    */
   async function afterSave(config: KeyConfigurationsTable): Promise<void> {
-    if (config.type !== 'KmsSymmetric' || !config.key_arn) return;
+    if (!KEY_CONFIGURATION_TYPES[config.type].supportsHealthProbe || !config.key_arn) return;
     const [row, protectedKeys] = await Promise.all([dal.find(config.org_id), dal.protectedKeys(config.org_id)]);
     const live = new Map(protectedKeys.map((k) => [k.keyArn, k.dataKeys]));
     const current: KeyHealth = { keyArn: config.key_arn, current: true, state: 'Enabled', status: 'ok', dataKeys: live.get(config.key_arn) ?? 0 };
@@ -252,9 +260,9 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
    * Real use of a key succeeded (no failure) or failed: the key's entry takes the status a probe
    * would give that failure, and the organization's status follows by the same summary.
    */
-  async function observeTraffic(orgId: string, keyId: string, failure?: { kind: KmsFailureKind; error: HealthError }): Promise<void> {
+  async function observeTraffic(orgId: string, keyId: string, failure?: { kind: ObservedFailureKind; error: HealthError }): Promise<void> {
     const config = await deps.keyConfigDal.findByOrg(orgId);
-    if (!config || config.type !== 'KmsSymmetric') return;
+    if (!config || !KEY_CONFIGURATION_TYPES[config.type].supportsHealthProbe) return;
     const row = await dal.find(orgId);
     const keys = parseKeys(row);
     const isCurrent = keyId === config.url || keyId === config.key_arn;
@@ -304,7 +312,7 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
         probed++;
         try {
           const config = await deps.keyConfigDal.findByOrg(d.org_id);
-          if (config?.type === 'KmsSymmetric') await probeOrg(config, 'schedule');
+          if (config && KEY_CONFIGURATION_TYPES[config.type].supportsHealthProbe) await probeOrg(config, 'schedule');
         } catch (err) {
           log.warn({ orgId: d.org_id, err: (err as Error).message }, 'key health probe failed');
         } finally {
@@ -335,8 +343,8 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
   }
 
   function requireCustomerKey(config: KeyConfigurationsTable): void {
-    if (config.type !== 'KmsSymmetric') {
-      throw conflict('The key configuration is None (platform-managed key): health probes check an organization\'s own KMS key; configure one first.');
+    if (!KEY_CONFIGURATION_TYPES[config.type].supportsHealthProbe) {
+      throw conflict('The key configuration is None (platform-managed key): health probes check an organization\'s own key; configure one first.');
     }
   }
 
@@ -432,13 +440,14 @@ function auditError(error: HealthError) {
     code: error.code,
     ...(error.errorType ? { errorType: error.errorType } : {}),
     ...(error.awsError ? { awsError: error.awsError } : {}),
+    ...(error.providerError ? { providerError: error.providerError } : {}),
     ...(error.keyArn ? { keyArn: error.keyArn } : {}),
   };
 }
 
 /** Row → API model. A configuration of type None has no customer key to be healthy: unknown. */
 export function toHealthModel(row: KeyHealthTable | undefined, config: KeyConfigurationsTable): KeyHealthModel {
-  if (!row || config.type !== 'KmsSymmetric' || row.status === 'unknown') return { status: 'unknown' };
+  if (!row || !KEY_CONFIGURATION_TYPES[config.type].supportsHealthProbe || row.status === 'unknown') return { status: 'unknown' };
   return {
     status: row.status,
     ...(row.checked_at !== null ? { checkedAt: new Date(Number(row.checked_at)).toISOString() } : {}),

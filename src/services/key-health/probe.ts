@@ -3,6 +3,8 @@ import { KmsCallError, type KmsFailureKind } from '../../kms/kms-failure.js';
 import { regionOf, type KmsGateway } from '../../kms/kms-gateway.js';
 import { runKeyTest, type KeyTestStepName } from '../keyconfig/key-test.js';
 import { errorTypeFor, remediationFor } from '../keyconfig/remediation.js';
+import { isKeyProviderError, type KeyFailureKind } from '../../providers/key-provider.js';
+import type { OrgKeys } from '../keyconfig/org-keys.js';
 import type { HealthError, HealthStatus, KeyHealth, ProbeResult } from './types.js';
 
 /** A KMS key ARN that wraps live org data keys of the organization. */
@@ -36,9 +38,10 @@ export interface ProbeInput {
  * KMS failures the customer cannot fix and that pass by themselves: `degraded`. Every other
  * failure (denied, not found, disabled, pending deletion, invalid) is an answer about the key: `failed`.
  */
-const TRANSIENT: ReadonlySet<KmsFailureKind> = new Set<KmsFailureKind>(['Throttled', 'Unreachable', 'Internal']);
+const TRANSIENT: ReadonlySet<string> = new Set<KmsFailureKind | KeyFailureKind>(['Throttled', 'Unreachable', 'Unavailable', 'Internal']);
 
-export function statusForFailure(kind: KmsFailureKind): HealthStatus {
+/** The status a failure gives a key: `kind` is a KMS failure kind or a provider-neutral one. */
+export function statusForFailure(kind: KmsFailureKind | KeyFailureKind): HealthStatus {
   return TRANSIENT.has(kind) ? 'degraded' : 'failed';
 }
 
@@ -201,6 +204,58 @@ function kmsError(failure: KmsCallError, input: ProbeInput, keyArn: string, prot
 
 function pendingDeletion(meta: KeyMetadata | undefined): boolean {
   return meta?.KeyState === 'PendingDeletion' || meta?.KeyState === 'PendingReplicaDeletion';
+}
+
+/**
+ * One probe of an organization's keys held outside AWS KMS, through the provider port: the
+ * provider's Test on the current key (health, metadata, a wrap and a fresh unwrap), and a describe
+ * of every other key that still wraps live data keys. Never throws for a provider failure.
+ */
+export async function probeProviderKeys(input: { keys: Pick<OrgKeys, 'forReference'>; orgId: string; currentKey: string; protectedKeys: readonly ProtectedKey[] }): Promise<ProbeResult> {
+  const dataKeysOf = (ref: string) => input.protectedKeys.find((k) => k.keyArn === ref)?.dataKeys ?? 0;
+  const current = await probeOne(input, input.currentKey, true, dataKeysOf(input.currentKey));
+  const others = await mapLimit(
+    input.protectedKeys.filter((k) => k.keyArn !== input.currentKey),
+    4,
+    (k) => probeOne(input, k.keyArn, false, k.dataKeys),
+  );
+  return summarizeKeys([current, ...others]);
+}
+
+async function probeOne(input: { keys: Pick<OrgKeys, 'forReference'>; orgId: string }, ref: string, current: boolean, dataKeys: number): Promise<KeyHealth> {
+  const base = { keyArn: ref, current, dataKeys };
+  const protects = current ? 'The key' : `The key ${ref}, which still protects ${dataKeys} data key${dataKeys === 1 ? '' : 's'} of this organization,`;
+  try {
+    const provider = await input.keys.forReference(input.orgId, ref);
+    if (current) {
+      const report = await provider.test(input.orgId);
+      if (report.ok) return { ...base, state: 'Enabled', status: 'ok' };
+      const kind = report.lastError?.failureKind ?? 'Internal';
+      const error: HealthError = {
+        message: report.lastError?.message ?? 'The key Test failed.',
+        code: report.lastError?.code ?? 'customer.key.error',
+        errorType: report.lastError?.errorType ?? 'CustomerKeyUnavailable',
+        ...(report.lastError?.providerError ? { providerError: report.lastError.providerError } : {}),
+      };
+      return { ...base, state: kind === 'Disabled' ? 'Disabled' : 'Unknown', status: statusForFailure(kind), error };
+    }
+    const d = await provider.describe();
+    if (d.state === 'Enabled') return { ...base, state: d.state, status: 'ok' };
+    return {
+      ...base,
+      state: d.state,
+      status: 'failed',
+      error: { message: `${protects} cannot be used: ${d.detail}. Enable it, then rewrap its data to the current key before retiring it.`, code: 'customer.key.error', errorType: 'CustomerKeyUnavailable', keyArn: ref },
+    };
+  } catch (err) {
+    if (!isKeyProviderError(err)) throw err;
+    return {
+      ...base,
+      state: 'Unknown',
+      status: statusForFailure(err.kind),
+      error: { message: `${protects} cannot be used (${err.providerError ?? err.kind}): ${err.message}`, code: 'customer.key.error', errorType: 'CustomerKeyUnavailable', providerError: err.providerError ?? err.kind, ...(current ? {} : { keyArn: ref }) },
+    };
+  }
 }
 
 /** Runs `fn` over `items`, at most `limit` at a time, keeping the order of the results. */

@@ -11,6 +11,8 @@ export interface HealthError {
   errorType?: string;
   /** The AWS exception name (or network error code) KMS answered with, when a call failed. */
   awsError?: string;
+  /** The provider's own error name (an XKS errorName, a network code), for keys outside AWS KMS. */
+  providerError?: string;
   /** The key the error is about, when it is not the configuration's current key. */
   keyArn?: string;
 }

@@ -27,7 +27,7 @@ export function createKeyConfigDal(db: Kysely<Database>) {
       orgId: string,
       id: string,
       expectedVersion: number,
-      changes: Pick<KeyConfigurationsTable, 'type' | 'url' | 'key_arn' | 'version' | 'updated_at' | 'updated_by_id' | 'updated_by_name' | 'last_error'>,
+      changes: Pick<KeyConfigurationsTable, 'type' | 'url' | 'key_arn' | 'version' | 'updated_at' | 'updated_by_id' | 'updated_by_name' | 'last_error' | 'fields' | 'sealed_secrets'>,
       executor: Kysely<Database> = db,
     ): Promise<boolean> {
       const res = await executor
@@ -62,6 +62,27 @@ export function createKeyConfigDal(db: Kysely<Database>) {
       const current = await db.selectFrom('key_configurations').select('key_arn').where('org_id', '=', orgId).execute();
       const earlier = await db.selectFrom('key_configuration_history').select('key_arn').distinct().where('org_id', '=', orgId).execute();
       return [...new Set([...current, ...earlier].map((r) => r.key_arn).filter((arn): arn is string => arn !== null))];
+    },
+    /**
+     * The newest saved configuration of the org that resolved to `keyRef` (the current one first,
+     * then its history): what a data key wrapped under that key needs to be opened again.
+     */
+    async findByKeyRef(orgId: string, keyRef: string): Promise<Pick<KeyConfigurationHistoryTable, 'config_id' | 'version' | 'type' | 'url' | 'fields' | 'sealed_secrets'> | undefined> {
+      const current = await db
+        .selectFrom('key_configurations')
+        .select(['id as config_id', 'version', 'type', 'url', 'fields', 'sealed_secrets'])
+        .where('org_id', '=', orgId)
+        .where('key_arn', '=', keyRef)
+        .executeTakeFirst();
+      if (current) return current;
+      return db
+        .selectFrom('key_configuration_history')
+        .select(['config_id', 'version', 'type', 'url', 'fields', 'sealed_secrets'])
+        .where('org_id', '=', orgId)
+        .where('key_arn', '=', keyRef)
+        .orderBy('version', 'desc')
+        .limit(1)
+        .executeTakeFirst();
     },
     transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
       return inTransaction(db, fn);

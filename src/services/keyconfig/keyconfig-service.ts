@@ -1,22 +1,31 @@
 import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import type { CacheObserver } from '../../crypto/index.js';
+import { isKeyProviderError, type KeyTestReport } from '../../providers/key-provider.js';
+import type { ProviderFields } from '../../providers/provider-factory.js';
+import { KEY_CONFIGURATION_TYPES, keyConfigurationType, publicFieldsOf, secretFieldsOf } from '../../providers/registry.js';
+import type { XksUrlPolicy } from '../../providers/xks/url-policy.js';
+import type { Database, KeyConfigurationsTable } from '../../store/schema.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { Caller } from '../auth/auth-service.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import type { RateLimiter } from '../rate-limiter.js';
-import type { KmsGateway } from '../../kms/kms-gateway.js';
-import { platformKeyPolicyStatements } from '../../kms/key-policy.js';
-import type { Kysely } from 'kysely';
-import type { Database, KeyConfigurationsTable } from '../../store/schema.js';
 import { parseAliasArn } from './alias-arn.js';
 import type { KeyConfigDal } from './keyconfig-dal.js';
-import { KEY_CONFIG_BASE_PATH, toHistoryModel, toKeyConfigModel, type KeyConfigBody, type KeyConfigModel } from './keyconfig-model.js';
-import { runKeyTest, type KeyTestReport } from './key-test.js';
+import { KEY_CONFIG_BASE_PATH, SECRET_MASK, toHistoryModel, toKeyConfigModel, type KeyConfigBody, type KeyConfigModel, type KeyConfigurationType } from './keyconfig-model.js';
+import type { OrgKeys } from './org-keys.js';
+import type { SecretBox } from './secret-box.js';
 
-/** The key new data of an organization is protected with, as resolved at this moment. */
-export type ActiveKey =
-  | { type: 'KmsSymmetric'; keyId: string; version: number }
-  | { type: 'None'; keyId: string; version: number };
+/**
+ * The key new data of an organization is protected with, as resolved at this moment. `keyId` is
+ * the reference its provider is reached with: the alias ARN (KmsSymmetric), the XKS key reference
+ * (LocalKeyManager), the platform key ARN (None).
+ */
+export interface ActiveKey {
+  type: KeyConfigurationType;
+  keyId: string;
+  version: number;
+}
 
 /** What services need of the audit trail: appending an event (optionally inside their transaction). */
 export type AuditRecorder = Pick<AuditService, 'record'>;
@@ -28,11 +37,18 @@ export interface KeyConfigSettings {
   defaultRegion: string;
   /** Longest time a node keeps using a configuration another node may have replaced. */
   refreshMs: number;
+  /** Which XKS proxy addresses a LocalKeyManager configuration may name. */
+  xksUrlPolicy: XksUrlPolicy;
 }
 
 export interface KeyConfigServiceDeps {
   dal: KeyConfigDal;
-  gateway: Pick<KmsGateway, 'describeKey' | 'generateDataKey' | 'decrypt'>;
+  /** Builds the provider of a configuration for its Test. */
+  keys: Pick<OrgKeys, 'forConfiguration'>;
+  /** Seals the secret fields (apiKey, clientKey) under the platform key. */
+  secrets: Pick<SecretBox, 'seal' | 'open'>;
+  /** The key-policy statements that grant the platform use of a key for these organizations (the AWS adapter's helper). */
+  keyPolicyStatements(input: { platformAccountId: string; encryptionContextKey: string; orgIds: string[] }): unknown;
   audit: AuditRecorder;
   testLimiter: Pick<RateLimiter, 'take'>;
   /** ARN of the platform's own key, which protects new data when the type is None. */
@@ -47,6 +63,18 @@ export interface KeyConfigServiceDeps {
 
 export type KeyConfigService = ReturnType<typeof createKeyConfigService>;
 
+interface CheckedBody {
+  type: KeyConfigurationType;
+  /** The url as stored ('' for None). */
+  url: string;
+  /** The canonical key reference the registry validated ('' for None). */
+  reference: string;
+  /** Every field of the configuration, secrets included (memory only): what its provider is built from. */
+  fields: ProviderFields;
+  publicFields: Record<string, string>;
+  secretFields: Record<string, string>;
+}
+
 export function createKeyConfigService(deps: KeyConfigServiceDeps) {
   const { dal, settings } = deps;
   const clock = deps.clock ?? Date.now;
@@ -58,35 +86,92 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
     return row;
   }
 
-  function checkBody(body: KeyConfigBody): { type: KeyConfigBody['keyConfigurationType']; url: string } {
-    if (body.keyConfigurationType === 'None') return { type: 'None', url: '' };
-    const parsed = parseAliasArn(body.url, settings.allowedRegions, settings.platformAccountId);
-    if (!parsed.ok) throw badRequest(parsed.message, { field: 'url' }, 'InvalidKeyConfiguration');
-    return { type: 'KmsSymmetric', url: parsed.value.arn };
-  }
+  const referenceContext = () => ({ allowedRegions: settings.allowedRegions, xksUrlPolicy: settings.xksUrlPolicy, platformAccountId: settings.platformAccountId });
 
-  /** Runs the Test against KMS (rate-limited: each run costs the customer KMS requests). */
-  async function test(caller: Caller, type: KeyConfigBody['keyConfigurationType'], url: unknown): Promise<KeyTestReport> {
-    const target =
-      type === 'None' ? ({ kind: 'platform', keyId: deps.platformKeyArn } as const) : ({ kind: 'alias', aliasArn: url } as const);
-    if (target.kind === 'alias' && !parseAliasArn(url, settings.allowedRegions, settings.platformAccountId).ok) {
-      return runKeyTest({ ...testInput(caller), target }); // syntax only: no KMS call, no token spent
+  /**
+   * The body checked by its type's rules (the registry). On a PUT, a secret left out or sent back
+   * masked keeps the one saved with the current configuration of the same type.
+   */
+  async function checkBody(caller: Caller, body: KeyConfigBody, current?: KeyConfigurationsTable): Promise<CheckedBody> {
+    const spec = keyConfigurationType(body.keyConfigurationType);
+    if (!spec) throw badRequest(`keyConfigurationType must be one of ${Object.keys(KEY_CONFIGURATION_TYPES).join(', ')}.`, { field: 'keyConfigurationType' }, 'InvalidKeyConfiguration');
+    const given = body as unknown as Record<string, unknown>;
+    const secretFields = secretFieldsOf(spec.type, given);
+    for (const [name, value] of Object.entries(secretFields)) if (value === SECRET_MASK) delete secretFields[name];
+    if (current && current.type === spec.type && current.sealed_secrets) {
+      const saved = await deps.secrets.open(caller.orgId, current.id, current.sealed_secrets);
+      for (const f of spec.fields) if (f.secret && secretFields[f.name] === undefined && saved[f.name] !== undefined) secretFields[f.name] = saved[f.name]!;
     }
-    await deps.testLimiter.take(caller.orgId, 'key tests');
-    return runKeyTest({ ...testInput(caller), target });
+    const publicFields = publicFieldsOf(spec.type, given);
+    const fields: ProviderFields = { url: typeof body.url === 'string' ? body.url.trim() : undefined, ...publicFields, ...secretFields };
+    const validated = spec.validateReference(fields, referenceContext());
+    if (!validated.ok) throw badRequest(validated.message, { field: /^keyId /.test(validated.message) ? 'keyId' : 'url' }, 'InvalidKeyConfiguration');
+    for (const f of spec.fields) {
+      if (f.required && !fields[f.name]) throw badRequest(`${f.name} is required for ${spec.type} (${f.description}).`, { field: f.name }, 'InvalidKeyConfiguration');
+    }
+    const url = spec.urlOf(validated.value);
+    return { type: spec.type, url, reference: validated.value, fields: { ...fields, url }, publicFields, secretFields };
   }
 
-  function testInput(caller: Caller) {
+  /** A report for a configuration refused before any call: the Test's first step, failed. */
+  function syntaxReport(type: KeyConfigurationType, message: string): KeyTestReport {
+    const error = { message, code: 'bad.request', errorType: 'InvalidKeyConfiguration' };
+    return { ok: false, steps: [{ step: KEY_CONFIGURATION_TYPES[type].syntaxStep, ok: false, ms: 0, error }], lastError: error };
+  }
+
+  /** Runs the Test through the type's provider (rate-limited: each run costs the customer's key manager requests). */
+  async function test(caller: Caller, checked: CheckedBody): Promise<KeyTestReport> {
+    await deps.testLimiter.take(caller.orgId, 'key tests');
+    let provider;
+    try {
+      provider = deps.keys.forConfiguration(checked.type, checked.fields);
+    } catch (err) {
+      if (isKeyProviderError(err)) return syntaxReport(checked.type, err.message);
+      throw err;
+    }
+    try {
+      return await provider.test(caller.orgId);
+    } finally {
+      provider.close?.();
+    }
+  }
+
+  /** The Test of a body as sent: a body its type refuses gets a one-step report, at no cost. */
+  async function testBody(caller: Caller, body: KeyConfigBody): Promise<{ checked?: CheckedBody; report: KeyTestReport }> {
+    let checked: CheckedBody;
+    try {
+      checked = await checkBody(caller, body, body.id ? await dal.findById(caller.orgId, body.id) : undefined);
+    } catch (err) {
+      const spec = keyConfigurationType(body.keyConfigurationType);
+      if (err instanceof AppError && err.status === 400 && spec) return { report: syntaxReport(spec.type, err.message) };
+      throw err;
+    }
+    return { checked, report: await test(caller, checked) };
+  }
+
+  /** What the audit trail keeps of a configuration: never a secret, never a PEM body. */
+  function described(checked: Pick<CheckedBody, 'type' | 'url' | 'publicFields'>): Record<string, unknown> {
+    const shown: Record<string, string> = {};
+    for (const [name, value] of Object.entries(checked.publicFields)) shown[name] = value.includes('-----BEGIN') ? '(PEM)' : value;
+    return { keyConfigurationType: checked.type, url: checked.url, ...shown };
+  }
+
+  function describedRow(row: KeyConfigurationsTable): Record<string, unknown> {
+    const stored = row.fields ? (JSON.parse(row.fields) as { public?: Record<string, string> }).public ?? {} : {};
+    return described({ type: row.type, url: row.url, publicFields: stored });
+  }
+
+  async function sealedFields(caller: Caller, configId: string, checked: CheckedBody): Promise<Pick<KeyConfigurationsTable, 'fields' | 'sealed_secrets'>> {
+    const secretNames = Object.keys(checked.secretFields);
+    const hasFields = secretNames.length > 0 || Object.keys(checked.publicFields).length > 0;
     return {
-      gateway: deps.gateway,
-      orgId: caller.orgId,
-      platformAccountId: settings.platformAccountId,
-      encryptionContextKey: settings.encryptionContextKey,
-      allowedRegions: settings.allowedRegions,
-      defaultRegion: settings.defaultRegion,
-      platformKeyArn: deps.platformKeyArn,
+      fields: hasFields ? JSON.stringify({ public: checked.publicFields, secrets: secretNames }) : null,
+      sealed_secrets: secretNames.length > 0 ? await deps.secrets.seal(caller.orgId, configId, checked.secretFields) : null,
     };
   }
+
+  /** The key the configuration resolved to: the Test's key ARN (an alias follows to its key), the XKS key reference. */
+  const resolvedKey = (checked: CheckedBody, report: KeyTestReport) => (checked.type === 'None' ? null : report.keyArn ?? checked.reference);
 
   function refused(report: KeyTestReport): AppError {
     return new AppError(
@@ -120,34 +205,37 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
     },
 
     async create(caller: Caller, body: KeyConfigBody): Promise<KeyConfigModel> {
-      const { type, url } = checkBody(body);
+      const checked = await checkBody(caller, body);
+      const { type } = checked;
       if (await dal.findByOrg(caller.orgId)) {
         throw conflict('This organization already has a key configuration for conversations; update it with PUT instead.');
       }
-      const report = await test(caller, type, url);
+      const report = await test(caller, checked);
       if (!report.ok) {
-        await audit(caller, 'keyconfig.create', 'new', 'failure', { keyConfigurationType: type, url, test: summary(report) });
+        await audit(caller, 'keyconfig.create', 'new', 'failure', { ...described(checked), test: summary(report) });
         throw refused(report);
       }
       const now = clock();
+      const id = randomUUID();
       const row: KeyConfigurationsTable = {
-        id: randomUUID(),
+        id,
         org_id: caller.orgId,
         type,
-        url,
-        key_arn: type === 'None' ? null : report.keyArn ?? null,
+        url: checked.url,
+        key_arn: resolvedKey(checked, report),
         version: 1,
         last_error: null,
         created_at: now,
         updated_at: now,
         updated_by_id: caller.principalId,
         updated_by_name: caller.principalName,
+        ...(await sealedFields(caller, id, checked)),
       };
       const inserted = await dal.transaction(async (trx) => {
         if (!(await dal.insert(row, trx))) return false;
         await dal.insertHistory(historyRow(row, report), trx);
         await audit(caller, type === 'None' ? 'keyconfig.none' : 'keyconfig.create', row.id, 'success', {
-          new: { keyConfigurationType: type, url, keyArn: row.key_arn, version: 1 },
+          new: { ...described(checked), keyArn: row.key_arn, version: 1 },
           test: summary(report),
         }, trx);
         return true;
@@ -166,31 +254,36 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
           currentVersion: current.version,
         });
       }
-      const { type, url } = checkBody(body);
-      const report = await test(caller, type, url);
-      const old = { keyConfigurationType: current.type, url: current.url, keyArn: current.key_arn, version: current.version };
+      const checked = await checkBody(caller, body, current);
+      const { type } = checked;
+      const report = await test(caller, checked);
+      const old = { ...describedRow(current), keyArn: current.key_arn, version: current.version };
       if (!report.ok) {
-        await audit(caller, type === 'None' ? 'keyconfig.none' : 'keyconfig.save', id, 'failure', { old, requested: { keyConfigurationType: type, url }, test: summary(report) });
+        await audit(caller, type === 'None' ? 'keyconfig.none' : 'keyconfig.save', id, 'failure', { old, requested: described(checked), test: summary(report) });
         throw refused(report);
       }
       const next: KeyConfigurationsTable = {
         ...current,
         type,
-        url,
-        key_arn: type === 'None' ? null : report.keyArn ?? null,
+        url: checked.url,
+        key_arn: resolvedKey(checked, report),
         version: current.version + 1,
         last_error: null,
         updated_at: clock(),
         updated_by_id: caller.principalId,
         updated_by_name: caller.principalName,
+        ...(await sealedFields(caller, id, checked)),
       };
+      const rotatedSecrets = Object.keys(checked.secretFields).filter((name) => body[name as keyof KeyConfigBody] !== undefined && body[name as keyof KeyConfigBody] !== SECRET_MASK);
       const saved = await dal.transaction(async (trx) => {
         const { id: _id, org_id: _org, created_at: _c, ...changes } = next;
         if (!(await dal.updateIfVersion(caller.orgId, id, current.version, changes, trx))) return false;
         await dal.insertHistory(historyRow(next, report), trx);
         await audit(caller, type === 'None' ? 'keyconfig.none' : 'keyconfig.save', id, 'success', {
           old,
-          new: { keyConfigurationType: type, url, keyArn: next.key_arn, version: next.version },
+          new: { ...described(checked), keyArn: next.key_arn, version: next.version },
+          // Which secrets this save set (names only): a credential rotation is on the record.
+          ...(rotatedSecrets.length ? { secretsSet: rotatedSecrets } : {}),
           test: summary(report),
         }, trx);
         return true;
@@ -201,17 +294,19 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
       return toKeyConfigModel(next);
     },
 
-    /** Test: the body as sent, extended with the step report. Saves nothing. */
+    /** Test: the body as sent (secrets masked), extended with the step report. Saves nothing. */
     async validate(caller: Caller, body: KeyConfigBody) {
       const type = body.keyConfigurationType;
-      const report = await test(caller, type, body.url);
+      const { checked, report } = await testBody(caller, body);
       await audit(caller, 'keyconfig.test', body.id ?? 'unsaved', report.ok ? 'success' : 'failure', {
-        keyConfigurationType: type,
-        url: type === 'None' ? '' : body.url,
+        ...(checked ? described(checked) : { keyConfigurationType: type, url: type === 'None' ? '' : body.url }),
         test: summary(report),
       });
+      const echoed: Record<string, unknown> = { ...body };
+      const spec = keyConfigurationType(type);
+      for (const f of spec?.fields ?? []) if (f.secret && echoed[f.name] !== undefined) echoed[f.name] = SECRET_MASK;
       return {
-        ...body,
+        ...echoed,
         url: type === 'None' ? '' : body.url ?? '',
         ...(report.lastError ? { lastError: report.lastError } : {}),
         ok: report.ok,
@@ -232,7 +327,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
         platformAccountId: settings.platformAccountId,
         encryptionContextKey: settings.encryptionContextKey,
         // Two statements: DescribeKey carries no encryption context, so it cannot share the condition.
-        statement: platformKeyPolicyStatements({
+        statement: deps.keyPolicyStatements({
           platformAccountId: settings.platformAccountId,
           encryptionContextKey: settings.encryptionContextKey,
           orgIds: [caller.orgId],
@@ -262,15 +357,15 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
           'InvalidKeyConfiguration',
         );
       }
-      const key: ActiveKey =
-        row && row.type === 'KmsSymmetric'
-          ? { type: 'KmsSymmetric', keyId: row.url, version: row.version }
-          : { type: 'None', keyId: deps.platformKeyArn, version: row?.version ?? 0 };
+      const key: ActiveKey = !row || !KEY_CONFIGURATION_TYPES[row.type].customerOwned
+        ? { type: 'None', keyId: deps.platformKeyArn, version: row?.version ?? 0 }
+        // An alias is used as such (its target may move); another type by the key it resolved to.
+        : { type: row.type, keyId: KEY_CONFIGURATION_TYPES[row.type].ownsReference(row.url) ? row.url : row.key_arn ?? row.url, version: row.version };
       activeCache.set(orgId, { key, checkedAt: now });
       return key;
     },
 
-    /** The KMS keys that are this organization's: what its configuration resolved to, now or before. */
+    /** The keys that are this organization's: what its configuration resolved to, now or before. */
     async knownKeyArns(orgId: string): Promise<ReadonlySet<string>> {
       return new Set(await dal.listKeyArns(orgId));
     },
@@ -291,6 +386,8 @@ function historyRow(row: KeyConfigurationsTable, report: KeyTestReport) {
     type: row.type,
     url: row.url,
     key_arn: row.key_arn,
+    fields: row.fields,
+    sealed_secrets: row.sealed_secrets,
     saved_at: row.updated_at,
     saved_by_id: row.updated_by_id,
     saved_by_name: row.updated_by_name,

@@ -1,11 +1,12 @@
 import { parseInstant } from '../instant.js';
 import type { Caller } from '../auth/auth-service.js';
 import { badRequest, notFound } from '../errors.js';
-import type { KmsGateway } from '../../kms/kms-gateway.js';
 import type { AuditRecorder, KeyConfigService } from '../keyconfig/keyconfig-service.js';
 import type { KeyConfigDal } from '../keyconfig/keyconfig-dal.js';
 import type { OrgDal } from '../orgs/org-dal.js';
-import { KmsCallError } from '../../kms/kms-failure.js';
+import { isKeyProviderError, KeyProviderError } from '../../providers/key-provider.js';
+import { KEY_CONFIGURATION_TYPES } from '../../providers/registry.js';
+import type { OrgKeys } from '../keyconfig/org-keys.js';
 import { errorGroupsOf } from './job-model.js';
 import type { LifecycleDal } from './lifecycle-dal.js';
 
@@ -32,7 +33,8 @@ export interface LifecycleServiceDeps {
   keyConfigDal: Pick<KeyConfigDal, 'findById'>;
   keyConfigs: Pick<KeyConfigService, 'resolveActiveKey'>;
   orgDal: Pick<OrgDal, 'findOrganization'>;
-  gateway: Pick<KmsGateway, 'describeKey'>;
+  /** The organization's keys, whatever provider holds them. */
+  keys: Pick<OrgKeys, 'forReference'>;
   audit: AuditRecorder;
   forgetDataKeys(ids: Iterable<string>): void;
   clock?: () => number;
@@ -51,33 +53,39 @@ export function createLifecycleService(deps: LifecycleServiceDeps) {
     return config;
   }
 
-  /** The key ARN new data goes to now; DescribeKey follows a retargeted alias, the saved ARN is the fallback. */
+  /** The key new data goes to now; describing it follows a retargeted alias, the saved key is the fallback. */
   async function currentKeyArn(orgId: string, savedArn: string | null): Promise<string | null> {
     const active = await deps.keyConfigs.resolveActiveKey(orgId);
-    if (active.type === 'None') return active.keyId;
+    if (!KEY_CONFIGURATION_TYPES[active.type].customerOwned) return active.keyId;
     try {
-      return (await deps.gateway.describeKey(active.keyId)).Arn ?? savedArn;
+      return (await (await deps.keys.forReference(orgId, active.keyId)).describe()).keyId ?? savedArn;
     } catch {
       return savedArn;
     }
   }
 
   /**
-   * Why KMS will not decrypt the data keys an old key wraps, if it will not: DescribeKey says the
-   * key is not Enabled or gone; when the key policy denies DescribeKey, the last rewrap's refusals
-   * for that key tell. A KMS that does not answer now says nothing either way.
+   * Why the provider will not unwrap the data keys an old key wraps, if it will not: its description
+   * says the key is not Enabled or gone; when describing is denied, the last rewrap's refusals for
+   * that key tell. A provider that does not answer now says nothing either way.
    */
-  async function whyUnusable(keyArn: string, dataKeys: number, refusedByRewrap: ReturnType<typeof errorGroupsOf>): Promise<string | undefined> {
+  async function whyUnusable(orgId: string, keyArn: string, dataKeys: number, refusedByRewrap: ReturnType<typeof errorGroupsOf>): Promise<string | undefined> {
     const protects = `It still wraps ${dataKeys} data key${dataKeys === 1 ? '' : 's'} that cannot be read now`;
     try {
-      const state = (await deps.gateway.describeKey(keyArn)).KeyState ?? 'Enabled';
-      if (state === 'Enabled') return undefined;
-      return state === 'Disabled'
-        ? `${protects}: the key is Disabled. Enable it in AWS KMS (kms:EnableKey), then rewrap again.`
-        : `${protects}: the key is ${state}. Cancel the deletion (kms:CancelKeyDeletion) and enable it, then rewrap again; once it is deleted that data is lost.`;
+      const provider = await deps.keys.forReference(orgId, keyArn);
+      const description = await provider.describe();
+      if (description.state === 'Enabled') return undefined;
+      if (description.state === 'Disabled') {
+        return `${protects}: the key is Disabled. Enable it again where it is kept. ${provider.remediation(new KeyProviderError('Disabled', description.detail, { operation: 'Describe' }), 'rewrap again')}`;
+      }
+      if (description.state === 'PendingDeletion') {
+        return `${protects}: the key is pending deletion. Cancel the deletion (kms:CancelKeyDeletion) and enable it, then rewrap again; once it is deleted that data is lost.`;
+      }
+      return `${protects}: ${description.detail}.`;
     } catch (err) {
-      if (!(err instanceof KmsCallError)) throw err;
-      if (err.kind === 'NotFound') return `${protects}: the key no longer exists in KMS.`;
+      if (!isKeyProviderError(err)) throw err;
+      if (err.kind === 'NotFound') return `${protects}: the key no longer exists at its provider.`;
+      if (err.kind === 'Misconfigured' && err.providerError === 'UnknownKeyReference') return `${protects}: ${err.message}`;
       if (err.kind !== 'AccessDenied') return undefined;
       const refusal = refusedByRewrap.find((g) => g.keyArn === keyArn && g.awsError !== 'ThrottlingException');
       return refusal ? `${protects}: the last rewrap was refused. ${refusal.reason}` : undefined;
@@ -114,7 +122,7 @@ export function createLifecycleService(deps: LifecycleServiceDeps) {
           const base = { ...r, current: isCurrent, safeToRetire };
           if (isCurrent) return { ...base, status: 'Current' };
           if (safeToRetire) return { ...base, status: 'SafeToRetire' };
-          const problem = await whyUnusable(r.keyArn, r.dataKeys, refusedByRewrap);
+          const problem = await whyUnusable(caller.orgId, r.keyArn, r.dataKeys, refusedByRewrap);
           return problem ? { ...base, status: 'Unusable', problem } : { ...base, status: 'InUse' };
         }),
       );

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KmsCallError, classifyKmsError } from '../../kms/kms-failure.js';
-import type { KmsGateway } from '../../kms/kms-gateway.js';
+import { KmsCallError } from '../../kms/kms-failure.js';
+import { isKeyProviderError, KeyProviderError, type DataKeyBinding, type KeyProvider, type WrappedDataKey } from '../../providers/key-provider.js';
+import { typeOwningReference } from '../../providers/registry.js';
 import { isStoreUnavailable } from '../../store/store-faults.js';
 import type { JobsTable } from '../../store/schema.js';
 import { remediationFor } from '../keyconfig/remediation.js';
 import type { AuditRecorder } from '../keyconfig/keyconfig-service.js';
+import type { OrgKeys } from '../keyconfig/org-keys.js';
 import { MAX_IDS_PER_GROUP, groupKey, type JobErrorGroup } from './job-model.js';
 import type { LifecycleDal, RewrapCandidate } from './lifecycle-dal.js';
 
@@ -21,7 +23,8 @@ export interface RewrapSettings {
 
 export interface RewrapDeps {
   dal: LifecycleDal;
-  gateway: Pick<KmsGateway, 'describeKey' | 'decrypt' | 'encrypt' | 'reEncrypt'>;
+  /** The organization's keys: the one each data key is wrapped by, and the target. */
+  keys: Pick<OrgKeys, 'forReference'>;
   audit: AuditRecorder;
   /** Drops this node's cached copies of data keys whose row changed. */
   forgetDataKeys(ids: Iterable<string>): void;
@@ -33,16 +36,20 @@ export interface RewrapDeps {
 const PROGRESS_MS = 250;
 
 /**
- * Runs one rewrap job to its end: every live org data key not wrapped by the target key is
- * decrypted with the key that wraps it (same encryption context) and encrypted under the target,
- * then swapped in only if the row still holds the blob that was read. Conversation keys and values
+ * Runs one rewrap job to its end: every live org data key not wrapped by the target key is moved to
+ * it — inside the provider when source and target are keys of one provider that can (AWS
+ * ReEncrypt), otherwise unwrapped by the key that wraps it and wrapped by the target through
+ * convault (AWS ↔ XKS, XKS → XKS), the plaintext zeroed at once — then swapped in only if the row
+ * still holds the blob that was read. Conversation keys and values
  * are never touched, so the cost is O(data keys). Progress and a lease go to the database after
  * every batch, so a crash leaves a job another start picks up and finishes.
  */
 export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop: () => boolean): Promise<JobsTable['state'] | 'abandoned'> {
-  const { dal, gateway, settings, clock } = deps;
+  const { dal, settings, clock } = deps;
   const orgId = job.org_id;
-  const targetArn = job.target_key_arn ?? (await resolveTargetArn(gateway, job, settings.encryptionContextKey));
+  const target = await deps.keys.forReference(orgId, job.target_key_id);
+  const targetArn = job.target_key_arn ?? (await resolveTargetArn(target, job, settings.encryptionContextKey));
+  const targetSpec = typeOwningReference(job.target_key_id);
   const remaining = await dal.countNotWrappedBy(orgId, targetArn);
   // A resumed job keeps its total; what is left now tells how much is done.
   const total = job.total ?? remaining;
@@ -55,44 +62,50 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
   const progress = () => ({ done, failed, errors: JSON.stringify([...errorGroups.values()]) });
   let beat = await dal.heartbeat(orgId, job.id, deps.nodeId, { ...progress(), total, target_key_arn: targetArn }, clock() + settings.leaseMs);
 
-  // ReEncrypt is one KMS call instead of two and the key never leaves KMS. The key-policy helper
-  // grants kms:ReEncrypt*, but a customer's policy may not (written by hand, or before the helper
-  // granted it): the first refusal switches this job to Decrypt + Encrypt.
-  let reEncryptAllowed = true;
-  const moveToTarget = async (row: RewrapCandidate, context: Record<string, string>): Promise<{ ciphertextBlob: Buffer; keyArn: string }> => {
-    if (reEncryptAllowed) {
+  // A server-side rewrap (AWS ReEncrypt) is one call instead of two and the key never leaves the
+  // provider. The key-policy helper grants kms:ReEncrypt*, but a customer's policy may not (written
+  // by hand, or before the helper granted it): the first refusal switches this job to unwrap + wrap.
+  let serverSideAllowed = true;
+  const moveToTarget = async (row: RewrapCandidate, binding: DataKeyBinding): Promise<WrappedDataKey> => {
+    const source = await deps.keys.forReference(orgId, row.key_arn);
+    const wrapped = { blob: row.wrapped_key!, keyId: row.key_arn };
+    const sameProvider = targetSpec !== undefined && typeOwningReference(row.key_arn) === targetSpec;
+    if (serverSideAllowed && sameProvider && targetSpec.supportsServerSideRewrap && source.rewrapDataKey) {
       try {
-        return await gateway.reEncrypt({ ciphertextBlob: row.wrapped_key!, sourceKeyId: row.key_arn, destinationKeyId: job.target_key_id, context });
+        return await source.rewrapDataKey(wrapped, binding, job.target_key_id);
       } catch (err) {
-        if (!(err instanceof KmsCallError) || err.kind !== 'AccessDenied') throw err;
-        reEncryptAllowed = false;
+        if (!isKeyProviderError(err, 'AccessDenied')) throw err;
+        serverSideAllowed = false;
       }
     }
     let plaintext: Buffer | undefined;
     try {
-      plaintext = (await gateway.decrypt(row.wrapped_key!, context, row.key_arn)).plaintext;
-      return await gateway.encrypt(job.target_key_id, plaintext, context);
+      plaintext = await source.unwrapDataKey(wrapped, binding);
+      return await target.wrapDataKey(plaintext, binding);
     } finally {
       plaintext?.fill(0);
     }
   };
 
   const rewrapOne = async (row: RewrapCandidate): Promise<void> => {
-    const context = { [row.context_key]: orgId };
+    const binding = { orgId, dataKeyId: row.id, contextKey: row.context_key };
     try {
-      const next = await withUnreachableRetries(() => moveToTarget(row, context));
+      const next = await withUnreachableRetries(() => moveToTarget(row, binding));
       // Lost the race (shredded, or another node rewrapped it first): nothing to do, nothing lost.
-      await dal.swapWrappedKey(orgId, row.id, row.wrapped_key!, { wrappedKey: next.ciphertextBlob, keyArn: next.keyArn, at: clock() });
+      await dal.swapWrappedKey(orgId, row.id, row.wrapped_key!, { wrappedKey: next.blob, keyArn: next.keyId, at: clock() });
       rewrapped.push(row.id);
       done++;
     } catch (err) {
       // A database outage is no fault of this data key: the run stops, and the job resumes later.
       if (isStoreUnavailable(err)) throw err;
-      const failure = err instanceof KmsCallError ? err : classifyKmsError(err, 'Rewrap');
+      const failure = isKeyProviderError(err) ? err : new KeyProviderError('Internal', (err as Error).message, { operation: 'Rewrap', cause: err });
       failed++;
-      const reason = rewrapReason(failure, row, orgId, settings);
-      const key = groupKey({ keyArn: row.key_arn, awsError: failure.awsName, reason });
-      const group = errorGroups.get(key) ?? { keyArn: row.key_arn, awsError: failure.awsName, reason, count: 0, dataKeyIds: [] };
+      // Which key refused: the target when wrapping failed, else the key the data key is under.
+      const refusing = failure.details.operation === 'Encrypt' ? target : await deps.keys.forReference(orgId, row.key_arn).catch(() => target);
+      const reason = rewrapReason(failure, row, orgId, settings, refusing);
+      const providerError = failure.cause instanceof KmsCallError ? failure.cause.awsName : failure.providerError ?? failure.kind;
+      const key = groupKey({ keyArn: row.key_arn, awsError: providerError, reason });
+      const group = errorGroups.get(key) ?? { keyArn: row.key_arn, awsError: providerError, reason, count: 0, dataKeyIds: [] };
       group.count++;
       if (group.dataKeyIds.length < MAX_IDS_PER_GROUP) group.dataKeyIds.push(row.id);
       errorGroups.set(key, group);
@@ -170,34 +183,42 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
 const UNREACHABLE_RETRIES = 6;
 
 /**
- * KMS unreachable for a moment (a paused circuit after an outage, or the local KMS waiting for its
- * database) is worth a short wait before the data key is counted as failed.
+ * A key provider unreachable for a moment (a paused circuit after an outage, the local KMS waiting
+ * for its database, an XKS proxy restarting) is worth a short wait before the data key is counted as failed.
  */
 async function withUnreachableRetries<T>(call: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (err) {
-      if (attempt > UNREACHABLE_RETRIES || !(err instanceof KmsCallError) || err.kind !== 'Unreachable') throw err;
+      if (attempt > UNREACHABLE_RETRIES || !isKeyProviderError(err, 'Unavailable')) throw err;
       await sleep(500 * attempt);
     }
   }
 }
 
-/** The key ARN the target resolves to now: DescribeKey, or (if the policy denies it) a tiny Encrypt. */
-async function resolveTargetArn(gateway: RewrapDeps['gateway'], job: JobsTable, contextKey: string): Promise<string> {
+/** The key the target resolves to now: its description, or (if the policy denies that) a throwaway wrap. */
+async function resolveTargetArn(target: KeyProvider, job: JobsTable, contextKey: string): Promise<string> {
   try {
-    const meta = await gateway.describeKey(job.target_key_id);
-    if (meta.Arn) return meta.Arn;
+    return (await target.describe()).keyId;
   } catch (err) {
-    if (!(err instanceof KmsCallError) || err.kind !== 'AccessDenied') throw err;
+    if (!isKeyProviderError(err, 'AccessDenied')) throw err;
   }
-  const probe = await gateway.encrypt(job.target_key_id, randomBytes(1), { [contextKey]: job.org_id });
-  return probe.keyArn;
+  const probe = randomBytes(32);
+  try {
+    return (await target.wrapDataKey(probe, { orgId: job.org_id, dataKeyId: `rewrap-target-${job.id}`, contextKey })).keyId;
+  } finally {
+    probe.fill(0);
+  }
 }
 
 /** What to fix for a data key that could not be moved, ending with what to do next: rewrap again. */
-function rewrapReason(failure: KmsCallError, row: RewrapCandidate, orgId: string, settings: RewrapSettings): string {
+function rewrapReason(providerFailure: KeyProviderError, row: RewrapCandidate, orgId: string, settings: RewrapSettings, refusing: KeyProvider): string {
+  const failure = providerFailure.cause;
+  if (!(failure instanceof KmsCallError)) {
+    const what = `Data keys under ${row.key_arn} could not be moved (${providerFailure.providerError ?? providerFailure.kind} on ${providerFailure.details.operation ?? 'Rewrap'}).`;
+    return `${what} ${refusing.remediation(providerFailure, 'rewrap again')} Those data keys stay under their old key until a rewrap moves them.`;
+  }
   const remediation = remediationFor(failure, {
     orgId,
     platformAccountId: settings.platformAccountId,

@@ -6,6 +6,24 @@ import { AppError } from '../errors.js';
 import type { ActiveKey } from '../keyconfig/keyconfig-service.js';
 import { createDataKeyManager, type DataKeySettings } from './data-key-manager.js';
 import { createKeyErrorRecorder } from './key-errors.js';
+import { createProviderFactory } from '../../providers/provider-factory.js';
+
+/** The key layer over a KMS gateway: the AWS adapter, as the composition root wires it. */
+function keysOver(gateway: ReturnType<typeof fakeKms>['gateway']) {
+  const factory = createProviderFactory({
+    aws: {
+      gateway: gateway as never,
+      platformAccountId: '444455556666',
+      encryptionContextKey: 'ctx',
+      allowedRegions: ['us-east-1'],
+      defaultRegion: 'us-east-1',
+      platformKeyArn: 'arn:aws:kms:us-east-1:444455556666:key/platform',
+      bindDataKeyId: false,
+    },
+    xks: { policy: { allowHttpLoopback: false, allowPrivateNetworks: false }, platformId: '444455556666' },
+  });
+  return { forReference: async (_orgId: string, reference: string) => factory.forReference(reference)! };
+}
 
 const ORG = 'org-1';
 const ALIAS_A = 'arn:aws:kms:us-east-1:111122223333:alias/a';
@@ -98,7 +116,7 @@ function setup(overrides: Partial<DataKeySettings> = {}) {
   const keyErrors = createKeyErrorRecorder({ keyConfigs: { recordLastError: async (_org, body) => void lastErrors.push(body) } });
   const manager = createDataKeyManager({
     dal,
-    gateway: kms.gateway,
+    keys: keysOver(kms.gateway),
     keyConfigs: { resolveActiveKey: async () => active },
     keyErrors,
     settings,
@@ -176,7 +194,7 @@ describe('org data keys', () => {
     // A second "node": same database rows and KMS, empty caches.
     const second = createDataKeyManager({
       dal: { insertDataKey: async (r) => void t.rows.push(r), findReusableDataKey: async () => t.rows[0], findDataKey: async () => t.rows[0] },
-      gateway: t.kms.gateway,
+      keys: keysOver(t.kms.gateway),
       keyConfigs: { resolveActiveKey: async () => ({ type: 'KmsSymmetric', keyId: ALIAS_A, version: 1 }) },
       settings: { platformAccountId: '444455556666', encryptionContextKey: 'ctx', defaultRegion: 'us-east-1', rotateMs: 3_600_000, maxConversations: 3, cacheMaxAgeMs: 60_000, cacheMaxEntries: 10 },
     });

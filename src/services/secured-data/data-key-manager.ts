@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createKeyCache, createSingleFlight, KEY_LENGTH, type CacheObserver } from '../../crypto/index.js';
-import { KmsCallError } from '../../kms/kms-failure.js';
-import type { KmsGateway } from '../../kms/kms-gateway.js';
+import { isKeyProviderError, type KeyProvider } from '../../providers/key-provider.js';
 import type { OrgDataKeysTable } from '../../store/schema.js';
 import type { ActiveKey, KeyConfigService } from '../keyconfig/keyconfig-service.js';
+import type { OrgKeys } from '../keyconfig/org-keys.js';
 import { dataIntegrityError, dataShredded } from './errors.js';
 import { keyFailure, withKeyErrors, type KeyErrorRecorder, type KeyErrorSettings } from './key-errors.js';
 import type { SecuredDataDal } from './secured-data-dal.js';
@@ -20,7 +20,8 @@ export interface DataKeySettings extends KeyErrorSettings {
 
 export interface DataKeyManagerDeps {
   dal: Pick<SecuredDataDal, 'insertDataKey' | 'findReusableDataKey' | 'findDataKey'>;
-  gateway: Pick<KmsGateway, 'generateDataKey' | 'decrypt'>;
+  /** The organization's keys, whatever provider holds them. */
+  keys: Pick<OrgKeys, 'forReference'>;
   keyConfigs: Pick<KeyConfigService, 'resolveActiveKey'>;
   keyErrors?: KeyErrorRecorder;
   settings: DataKeySettings;
@@ -40,8 +41,8 @@ export type DataKeyManager = ReturnType<typeof createDataKeyManager>;
 
 /**
  * The org data keys: one active key per organization for new conversations, replaced after the
- * window (time or conversation count) or when the key configuration changes, and unlocked with KMS
- * Decrypt for reads whenever its plaintext is not cached. Concurrent callers share one
+ * window (time or conversation count) or when the key configuration changes, and unlocked by the
+ * key's provider (KMS Decrypt, the XKS proxy's Decrypt) for reads whenever its plaintext is not cached. Concurrent callers share one
  * GenerateDataKey per org and one Decrypt per data key (single-flight).
  */
 export function createDataKeyManager(deps: DataKeyManagerDeps) {
@@ -55,7 +56,9 @@ export function createDataKeyManager(deps: DataKeyManagerDeps) {
   const generateFlight = createSingleFlight<OrgDataKeysTable>();
   const decryptFlight = createSingleFlight<void>();
 
-  const contextFor = (row: Pick<OrgDataKeysTable, 'context_key'>, orgId: string) => ({ [row.context_key]: orgId });
+  // Org data keys are bound to the organization (and, at providers that take more, the data key id);
+  // an AWS blob keeps the encryption-context name it was made with.
+  const bindingFor = (row: Pick<OrgDataKeysTable, 'id' | 'context_key'>, orgId: string) => ({ orgId, dataKeyId: row.id, contextKey: row.context_key });
 
   function remember(row: OrgDataKeysTable, plaintext: Buffer): void {
     const expiresAt = clock() + settings.cacheMaxAgeMs;
@@ -91,14 +94,16 @@ export function createDataKeyManager(deps: DataKeyManagerDeps) {
   async function decryptInto(orgId: string, row: OrgDataKeysTable): Promise<void> {
     await decryptFlight.run(row.id, async () => {
       let out: { plaintext: Buffer };
+      let provider: KeyProvider | undefined;
       try {
-        out = await deps.gateway.decrypt(row.wrapped_key!, contextFor(row, orgId), row.key_arn);
+        provider = await deps.keys.forReference(orgId, row.key_arn);
+        out = { plaintext: await provider.unwrapDataKey({ blob: row.wrapped_key!, keyId: row.key_arn }, bindingFor(row, orgId)) };
       } catch (err) {
-        // KMS refusing a blob it issued means the stored blob or its row was altered: not a key problem.
-        if (err instanceof KmsCallError && (err.kind === 'InvalidCiphertext' || err.kind === 'IncorrectKey')) {
-          throw dataIntegrityError('KMS refused the stored org data key', { dataKeyId: row.id });
+        // The provider refusing a blob it issued means the stored blob or its row was altered: not a key problem.
+        if (isKeyProviderError(err, 'InvalidCiphertext')) {
+          throw dataIntegrityError('the key provider refused the stored org data key', { dataKeyId: row.id });
         }
-        throw await keyFailure(orgId, row.key_arn, settings, deps.keyErrors, err);
+        throw await keyFailure(orgId, row.key_arn, settings, deps.keyErrors, err, provider?.remediation);
       }
       await deps.keyErrors?.success(orgId, row.key_arn);
       if (out.plaintext.length !== KEY_LENGTH) {
@@ -109,7 +114,7 @@ export function createDataKeyManager(deps: DataKeyManagerDeps) {
     });
   }
 
-  /** The plaintext of a data key: from the cache, or from KMS Decrypt (which is where a revoked CMK stops reads). */
+  /** The plaintext of a data key: from the cache, or from its provider (which is where a revoked key stops reads). */
   async function unlock(orgId: string, row: OrgDataKeysTable): Promise<UnlockedDataKey> {
     if (row.shredded_at !== null || row.wrapped_key === null) throw dataShredded();
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -137,22 +142,32 @@ export function createDataKeyManager(deps: DataKeyManagerDeps) {
       active.set(orgId, { row: reusable, conversations: reusable.conversations });
       return reusable;
     }
-    const generated = await withKeyErrors(orgId, key.keyId, settings, deps.keyErrors, () =>
-      deps.gateway.generateDataKey(key.keyId, { [settings.encryptionContextKey]: orgId }),
+    const id = randomUUID();
+    let provider: KeyProvider | undefined;
+    const generated = await withKeyErrors(
+      orgId,
+      key.keyId,
+      settings,
+      deps.keyErrors,
+      async () => {
+        provider = await deps.keys.forReference(orgId, key.keyId);
+        return provider.generateDataKey({ orgId, dataKeyId: id, contextKey: settings.encryptionContextKey });
+      },
+      (f) => provider?.remediation(f) ?? f.message,
     );
     if (generated.plaintext.length !== KEY_LENGTH) {
       generated.plaintext.fill(0);
-      throw new Error(`KMS returned a ${generated.plaintext.length}-byte data key; expected ${KEY_LENGTH}`);
+      throw new Error(`the key provider returned a ${generated.plaintext.length}-byte data key; expected ${KEY_LENGTH}`);
     }
     const row: OrgDataKeysTable = {
-      id: randomUUID(),
+      id,
       org_id: orgId,
       key_id_used: key.keyId,
-      key_arn: generated.keyArn,
+      key_arn: generated.wrapped.keyId,
       config_type: key.type,
       config_version: key.version,
       context_key: settings.encryptionContextKey,
-      wrapped_key: generated.ciphertextBlob,
+      wrapped_key: generated.wrapped.blob,
       created_at: now,
       conversations: 0,
       rewrapped_at: null,

@@ -1,5 +1,6 @@
 import { KmsCallError, type KmsFailureKind } from '../../kms/kms-failure.js';
 import { regionOf } from '../../kms/kms-gateway.js';
+import { errorTypeOf, KeyProviderError, type KeyFailureKind } from '../../providers/key-provider.js';
 import { AppError } from '../errors.js';
 import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
 import { errorTypeFor, remediationFor } from '../keyconfig/remediation.js';
@@ -39,6 +40,25 @@ export function customerKeyError(failure: KmsCallError, orgId: string, keyId: st
   );
 }
 
+/**
+ * A failure of any provider as the API reports it: an AWS failure keeps the AWS wording above; any
+ * other is 503 when it may pass by itself (unreachable, throttled, failing) and 424 when it is an
+ * answer about the key or its configuration, with the provider's remediation sentence.
+ */
+export function providerKeyError(failure: KeyProviderError, orgId: string, keyId: string, settings: KeyErrorSettings, remediation?: (f: KeyProviderError) => string): AppError {
+  if (failure.cause instanceof KmsCallError) return customerKeyError(failure.cause, orgId, keyId, settings);
+  const status = failure.retryable || failure.kind === 'Internal' ? 503 : 424;
+  const what = failure.providerError ?? failure.kind;
+  const operation = failure.details.operation ?? 'a key call';
+  return new AppError(
+    status,
+    status === 503 ? 'customer.key.unreachable' : 'customer.key.error',
+    `The organization's key cannot be used (${what} on ${operation}). ${remediation ? remediation(failure) : failure.message}`,
+    errorTypeOf(failure.kind),
+    { keyId, providerError: what, failureKind: failure.kind, operation },
+  );
+}
+
 /** The lastError body stored on the key configuration (the same shape the Test reports). */
 export function lastErrorBody(err: AppError): Record<string, unknown> {
   return {
@@ -46,14 +66,18 @@ export function lastErrorBody(err: AppError): Record<string, unknown> {
     code: err.code,
     ...(err.errorType ? { errorType: err.errorType } : {}),
     ...(err.details?.awsError ? { awsError: err.details.awsError } : {}),
+    ...(err.details?.providerError ? { providerError: err.details.providerError } : {}),
   };
 }
+
+/** What key health is told of a failure: the AWS kind, or the provider-neutral one. */
+export type ObservedFailureKind = KmsFailureKind | KeyFailureKind;
 
 export type KeyErrorRecorder = ReturnType<typeof createKeyErrorRecorder>;
 
 /** What key health needs to follow real use of a key (KeyHealthService.observeTraffic). */
 export interface KeyUseObserver {
-  observeTraffic(orgId: string, keyId: string, failure?: { kind: KmsFailureKind; error: HealthErrorBody }): Promise<void>;
+  observeTraffic(orgId: string, keyId: string, failure?: { kind: ObservedFailureKind; error: HealthErrorBody }): Promise<void>;
 }
 
 type HealthErrorBody = { message: string; code: string; errorType?: string; awsError?: string };
@@ -82,7 +106,7 @@ export function createKeyErrorRecorder(deps: { keyConfigs: Pick<KeyConfigService
     }
   }
 
-  async function tell(orgId: string, keyId: string | undefined, signature: string, failure?: { kind: KmsFailureKind; error: HealthErrorBody }): Promise<void> {
+  async function tell(orgId: string, keyId: string | undefined, signature: string, failure?: { kind: ObservedFailureKind; error: HealthErrorBody }): Promise<void> {
     if (!deps.health || keyId === undefined) return;
     const at = `${orgId}|${keyId}`;
     if (told.get(at) === signature) return;
@@ -96,10 +120,10 @@ export function createKeyErrorRecorder(deps: { keyConfigs: Pick<KeyConfigService
 
   return {
     /** A KMS call for the org failed with this API error (`kind`: the KMS failure behind it). */
-    async failure(orgId: string, err: AppError, kind?: KmsFailureKind): Promise<void> {
+    async failure(orgId: string, err: AppError, kind?: ObservedFailureKind): Promise<void> {
       const body = lastErrorBody(err);
       const keyId = err.details?.keyId === undefined ? undefined : String(err.details.keyId);
-      const signature = `${err.errorType}|${String(err.details?.awsError ?? '')}|${keyId ?? ''}`;
+      const signature = `${err.errorType}|${String(err.details?.awsError ?? err.details?.providerError ?? '')}|${keyId ?? ''}`;
       await write(orgId, signature, body);
       if (kind) await tell(orgId, keyId, signature, { kind, error: body as HealthErrorBody });
     },
@@ -115,7 +139,19 @@ export function createKeyErrorRecorder(deps: { keyConfigs: Pick<KeyConfigService
  * A failed KMS call as the API error to throw: a KmsCallError becomes the 424/503 error (and is
  * recorded as the configuration's lastError); anything else is returned unchanged.
  */
-export async function keyFailure(orgId: string, keyId: string, settings: KeyErrorSettings, recorder: KeyErrorRecorder | undefined, err: unknown): Promise<unknown> {
+export async function keyFailure(
+  orgId: string,
+  keyId: string,
+  settings: KeyErrorSettings,
+  recorder: KeyErrorRecorder | undefined,
+  err: unknown,
+  remediation?: (f: KeyProviderError) => string,
+): Promise<unknown> {
+  if (err instanceof KeyProviderError) {
+    const appError = providerKeyError(err, orgId, keyId, settings, remediation);
+    await recorder?.failure(orgId, appError, err.cause instanceof KmsCallError ? err.cause.kind : err.kind);
+    return appError;
+  }
   if (!(err instanceof KmsCallError)) return err;
   const appError = customerKeyError(err, orgId, keyId, settings);
   await recorder?.failure(orgId, appError, err.kind);
@@ -129,12 +165,13 @@ export async function withKeyErrors<T>(
   settings: KeyErrorSettings,
   recorder: KeyErrorRecorder | undefined,
   call: () => Promise<T>,
+  remediation?: (f: KeyProviderError) => string,
 ): Promise<T> {
   let result: T;
   try {
     result = await call();
   } catch (err) {
-    throw await keyFailure(orgId, keyId, settings, recorder, err);
+    throw await keyFailure(orgId, keyId, settings, recorder, err, remediation);
   }
   await recorder?.success(orgId, keyId);
   return result;

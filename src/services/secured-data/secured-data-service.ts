@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely';
 import { isEnvelopeError, type CacheObserver } from '../../crypto/index.js';
-import type { KmsGateway } from '../../kms/kms-gateway.js';
 import type { Database, OrgDataKeysTable, SecuredValuesTable } from '../../store/schema.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { Caller } from '../auth/auth-service.js';
 import { AppError } from '../errors.js';
+import type { OrgKeys } from '../keyconfig/org-keys.js';
 import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
 import { createConversationKeyManager, type NewConversationKey } from './conversation-key-manager.js';
 import { createDataKeyManager } from './data-key-manager.js';
@@ -26,7 +26,8 @@ export interface SecuredDataSettings extends KeyErrorSettings {
 
 export interface SecuredDataServiceDeps {
   dal: SecuredDataDal;
-  gateway: Pick<KmsGateway, 'generateDataKey' | 'decrypt'>;
+  /** The organization's keys, whatever provider holds them (src/services/keyconfig/org-keys.ts). */
+  keys: Pick<OrgKeys, 'forReference'>;
   keyConfigs: Pick<KeyConfigService, 'resolveActiveKey'>;
   audit: Pick<AuditService, 'record'>;
   keyErrors?: KeyErrorRecorder;
@@ -85,7 +86,7 @@ export function createSecuredDataService(deps: SecuredDataServiceDeps) {
   const clock = deps.clock ?? Date.now;
   const dataKeys = createDataKeyManager({
     dal,
-    gateway: deps.gateway,
+    keys: deps.keys,
     keyConfigs: deps.keyConfigs,
     keyErrors: deps.keyErrors,
     settings: { ...settings, cacheMaxEntries: settings.dataKeyCacheMaxEntries ?? 10_000 },
