@@ -15,6 +15,8 @@ export interface KeyFieldSpec {
   /** Write-only: stored encrypted, never returned (GET shows it masked). */
   secret: boolean;
   description: string;
+  /** PEM text (a CA bundle, a certificate, a private key): entered as several lines. */
+  format?: 'pem';
 }
 
 export interface ReferenceContext {
@@ -83,9 +85,9 @@ const LOCAL_KEY_MANAGER: KeyConfigurationTypeSpec = {
     { name: 'keyId', required: true, secret: false, description: 'external key id at the proxy' },
     { name: 'apiId', required: true, secret: false, description: 'SigV4 access key id' },
     { name: 'apiKey', required: true, secret: true, description: 'SigV4 secret access key' },
-    { name: 'caBundle', required: false, secret: false, description: 'PEM CA bundle trusted for the proxy' },
-    { name: 'clientCertificate', required: false, secret: false, description: 'PEM client certificate for mutual TLS' },
-    { name: 'clientKey', required: false, secret: true, description: 'PEM private key of the client certificate' },
+    { name: 'caBundle', required: false, secret: false, description: 'PEM CA bundle trusted for the proxy', format: 'pem' },
+    { name: 'clientCertificate', required: false, secret: false, description: 'PEM client certificate for mutual TLS', format: 'pem' },
+    { name: 'clientKey', required: false, secret: true, description: 'PEM private key of the client certificate', format: 'pem' },
   ],
   validateReference(fields, ctx) {
     const url = validateXksProxyUrl(fields.url, ctx.xksUrlPolicy);
@@ -103,7 +105,7 @@ const LOCAL_KEY_MANAGER: KeyConfigurationTypeSpec = {
 
 const NONE: KeyConfigurationTypeSpec = {
   type: 'None',
-  label: 'None (platform key)',
+  label: 'None',
   customerOwned: false,
   supportsHealthProbe: false,
   supportsEncryptData: false,

@@ -22,6 +22,12 @@ const STEP_LABELS: Record<string, string> = {
   EncryptTestData: 'Encrypt test data',
   DecryptDataKey: 'Decrypt data key',
   DecryptTestData: 'Decrypt test data',
+  Configuration: 'Configuration',
+  GetHealthStatus: 'Proxy health',
+  GetKeyMetadata: 'Key metadata',
+  WrapDataKey: 'Wrap data key',
+  UnwrapDataKey: 'Unwrap data key',
+  CompareDataKey: 'Compare data key',
 };
 
 export function stepLabel(step: string): string {
@@ -29,7 +35,9 @@ export function stepLabel(step: string): string {
 }
 
 export function typeLabel(type: string): string {
-  return type === 'KmsSymmetric' ? 'AWS KMS Symmetric' : type === 'None' ? 'None (platform-managed key)' : type;
+  if (type === 'KmsSymmetric') return 'AWS KMS Symmetric';
+  if (type === 'LocalKeyManager') return 'Local key manager (XKS proxy)';
+  return type === 'None' ? 'None (platform-managed key)' : type;
 }
 
 /** Server messages point API users at GET …/keypolicy; on this page the Key policy panel below shows it. */

@@ -101,7 +101,8 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
       const failure = isKeyProviderError(err) ? err : new KeyProviderError('Internal', (err as Error).message, { operation: 'Rewrap', cause: err });
       failed++;
       // Which key refused: the target when wrapping failed, else the key the data key is under.
-      const refusing = failure.details.operation === 'Encrypt' ? target : await deps.keys.forReference(orgId, row.key_arn).catch(() => target);
+      // (None when the source's adapter could not even be built: its own message says why.)
+      const refusing = failure.details.operation === 'Encrypt' ? target : await deps.keys.forReference(orgId, row.key_arn).catch(() => undefined);
       const reason = rewrapReason(failure, row, orgId, settings, refusing);
       const providerError = failure.cause instanceof KmsCallError ? failure.cause.awsName : failure.providerError ?? failure.kind;
       const key = groupKey({ keyArn: row.key_arn, awsError: providerError, reason });
@@ -213,11 +214,12 @@ async function resolveTargetArn(target: KeyProvider, job: JobsTable, contextKey:
 }
 
 /** What to fix for a data key that could not be moved, ending with what to do next: rewrap again. */
-function rewrapReason(providerFailure: KeyProviderError, row: RewrapCandidate, orgId: string, settings: RewrapSettings, refusing: KeyProvider): string {
+function rewrapReason(providerFailure: KeyProviderError, row: RewrapCandidate, orgId: string, settings: RewrapSettings, refusing: KeyProvider | undefined): string {
   const failure = providerFailure.cause;
   if (!(failure instanceof KmsCallError)) {
     const what = `Data keys under ${row.key_arn} could not be moved (${providerFailure.providerError ?? providerFailure.kind} on ${providerFailure.details.operation ?? 'Rewrap'}).`;
-    return `${what} ${refusing.remediation(providerFailure, 'rewrap again')} Those data keys stay under their old key until a rewrap moves them.`;
+    const remedy = refusing ? refusing.remediation(providerFailure, 'rewrap again') : `${providerFailure.message} Fix that, then rewrap again.`;
+    return `${what} ${remedy} Those data keys stay under their old key until a rewrap moves them.`;
   }
   const remediation = remediationFor(failure, {
     orgId,

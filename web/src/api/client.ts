@@ -7,6 +7,7 @@ import type {
   KeyConfiguration,
   KeyConfigurationInput,
   KeyConfigurationList,
+  KeyConfigurationTypeInfo,
   KeyConfigurationVersion,
   KeyHealth,
   KeyPolicy,
@@ -46,6 +47,7 @@ export interface ApiClient {
   me(): Promise<Organization>;
   permissions(): Promise<string[]>;
   listKeyConfigurations(): Promise<KeyConfigurationList>;
+  keyConfigurationTypes(): Promise<KeyConfigurationTypeInfo[]>;
   createKeyConfiguration(input: KeyConfigurationInput): Promise<KeyConfiguration>;
   saveKeyConfiguration(id: string, input: KeyConfigurationInput): Promise<KeyConfiguration>;
   testKeyConfiguration(input: KeyConfigurationInput): Promise<TestReport>;
@@ -101,6 +103,7 @@ export function createApiClient({ token, onUnauthorized, fetch: fetchImpl = wind
     me: () => call<Organization>('GET', `${API}/organizations/me`),
     permissions: async () => (await call<{ permissions: string[] }>('GET', `${API}/organizations/me/permissions`)).permissions,
     listKeyConfigurations: () => call<KeyConfigurationList>('GET', KEY_CONFIGURATIONS),
+    keyConfigurationTypes: async () => (await call<{ entities: KeyConfigurationTypeInfo[] }>('GET', `${KEY_CONFIGURATIONS}/types`)).entities,
     createKeyConfiguration: (input) => call<KeyConfiguration>('POST', KEY_CONFIGURATIONS, input),
     saveKeyConfiguration: (id, input) => call<KeyConfiguration>('PUT', byId(id), input),
     testKeyConfiguration: (input) => call<TestReport>('POST', `${KEY_CONFIGURATIONS}/validate`, input),

@@ -15,7 +15,38 @@ export interface Organization {
   name: string;
 }
 
-export type KeyConfigurationType = 'KmsSymmetric' | 'None';
+export type KeyConfigurationType = 'KmsSymmetric' | 'LocalKeyManager' | 'None';
+
+/** One field of a key configuration type, as the server's registry describes it. */
+export interface KeyFieldInfo {
+  name: string;
+  required: boolean;
+  /** Write-only: answered masked, never shown. */
+  secret: boolean;
+  description: string;
+  format?: 'pem';
+}
+
+/** GET …/keyconfigurations/types: a type, its fields and capabilities. */
+export interface KeyConfigurationTypeInfo {
+  keyConfigurationType: KeyConfigurationType;
+  label: string;
+  customerOwned: boolean;
+  supportsHealthProbe: boolean;
+  supportsEncryptData: boolean;
+  supportsServerSideRewrap: boolean;
+  fields: KeyFieldInfo[];
+}
+
+/** LocalKeyManager's fields beyond url; apiKey and clientKey come back masked. */
+export interface ProviderFieldValues {
+  keyId?: string;
+  apiId?: string;
+  apiKey?: string;
+  caBundle?: string;
+  clientCertificate?: string;
+  clientKey?: string;
+}
 
 /** An error as the key configuration reports it (`lastError`, a Test step's `error`). */
 export interface KeyError {
@@ -26,7 +57,7 @@ export interface KeyError {
   [more: string]: unknown;
 }
 
-export interface KeyConfiguration {
+export interface KeyConfiguration extends ProviderFieldValues {
   id: string;
   /** The KMS key alias ARN; empty for None. */
   url: string;
@@ -46,7 +77,9 @@ export interface KeyConfigurationList {
   selfUri: string;
 }
 
-export interface KeyConfigurationInput {
+export interface KeyConfigurationInput extends ProviderFieldValues {
+  /** Test of a saved configuration: secrets left empty are taken from it. */
+  id?: string;
   keyConfigurationType: KeyConfigurationType;
   url?: string;
   /** Required by PUT: the version the change is based on. */

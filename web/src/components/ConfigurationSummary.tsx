@@ -17,7 +17,9 @@ export function ConfigurationSummary({ config, canEdit }: ConfigurationSummaryPr
       </p>
     );
   }
-  const usesKms = config.keyConfigurationType === 'KmsSymmetric';
+  // Health applies to an organization's own key, wherever it is kept.
+  const usesKms = config.keyConfigurationType !== 'None';
+  const external = config.keyConfigurationType === 'LocalKeyManager';
   return (
     <>
       <dl className="summary">
@@ -26,11 +28,33 @@ export function ConfigurationSummary({ config, canEdit }: ConfigurationSummaryPr
           <dd data-field="type">{typeLabel(config.keyConfigurationType)}</dd>
         </div>
         <div>
-          <dt>Alias ARN</dt>
+          <dt>{external ? 'XKS proxy URI prefix' : 'Alias ARN'}</dt>
           <dd data-field="url">{config.url ? <code className="arn">{config.url}</code> : '—'}</dd>
         </div>
+        {external && (
+          <>
+            <div>
+              <dt>External key id</dt>
+              <dd data-field="keyId">{config.keyId ?? '—'}</dd>
+            </div>
+            <div>
+              <dt>API id</dt>
+              <dd data-field="apiId">{config.apiId ?? '—'}</dd>
+            </div>
+            <div>
+              <dt>API key</dt>
+              <dd data-field="apiKey">{config.apiKey ? `${config.apiKey} (saved, never shown)` : '—'}</dd>
+            </div>
+            {config.caBundle && (
+              <div>
+                <dt>CA bundle</dt>
+                <dd data-field="caBundle">Custom (PEM, {config.caBundle.split('BEGIN CERTIFICATE').length - 1} certificate(s))</dd>
+              </div>
+            )}
+          </>
+        )}
         <div>
-          <dt>Resolved key ARN</dt>
+          <dt>{external ? 'Key reference' : 'Resolved key ARN'}</dt>
           <dd data-field="keyArn">{config.keyArn ? <code className="arn">{config.keyArn}</code> : '—'}</dd>
         </div>
         <div>

@@ -93,7 +93,8 @@ function ConversationsKeys() {
         />
       )}
 
-      <KeyPolicyPanel />
+      {/* The key policy is an AWS KMS key's; a key behind an XKS proxy is governed by the proxy's own policy. */}
+      {config?.keyConfigurationType !== 'LocalKeyManager' && <KeyPolicyPanel />}
 
       {config && <KeyUsagePanel config={config} canEdit={canEdit} refresh={usageRefresh} onRewrapped={reloadConfigs} />}
     </div>
