@@ -1,5 +1,6 @@
 import { forwardRef, useId } from 'react';
 import { ALIAS_ARN_FORM } from '../alias-arn';
+import { FieldNotes } from './FieldNotes';
 
 export const ALIAS_ARN_LABEL = 'ARN of the AWS KMS key alias for generating Customer Secured Data key';
 
@@ -38,14 +39,16 @@ export const AliasArnField = forwardRef<HTMLInputElement, AliasArnFieldProps>(fu
         aria-invalid={problem ? 'true' : undefined}
         aria-describedby={problem ? `${problemId} ${hintId}` : hintId}
       />
-      <p id={hintId} className="hint">
-        The form is <code>{ALIAS_ARN_FORM}</code>. Enter the alias, not the key: you then rotate by pointing the alias at a new key.
-      </p>
-      {problem && (
-        <p id={problemId} className="field-error">
-          {problem}
-        </p>
-      )}
+      <FieldNotes
+        hintId={hintId}
+        hint={
+          <>
+            The form is <code>{ALIAS_ARN_FORM}</code>. Enter the alias, not the key: you then rotate by pointing the alias at a new key.
+          </>
+        }
+        problemId={problemId}
+        problem={problem}
+      />
     </div>
   );
 });

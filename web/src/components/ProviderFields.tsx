@@ -1,5 +1,6 @@
 import { useId } from 'react';
 import type { KeyFieldInfo } from '../api/types';
+import { FieldNotes } from './FieldNotes';
 
 /** Labels a person reads; the registry's description becomes the hint. */
 const FIELD_LABELS: Record<string, string> = {
@@ -62,15 +63,7 @@ export function ProviderFields({ fields, values, savedSecrets, problems, onChang
                 onChange={(e) => onChange(field.name, e.target.value)}
               />
             )}
-            <p id={hintId} className="hint">
-              {field.description}
-              {field.secret ? '. Write-only: stored encrypted, never shown again.' : ''}
-            </p>
-            {problem && (
-              <p id={problemId} className="field-error">
-                {problem}
-              </p>
-            )}
+            <FieldNotes hintId={hintId} hint={`${field.description}${field.secret ? '. Write-only: stored encrypted, never shown again.' : ''}`} problemId={problemId} problem={problem} />
           </div>
         );
       })}
