@@ -108,7 +108,7 @@ export interface KeyDescription {
 
 export type ReferenceResult<T> = { ok: true; value: T } | { ok: false; message: string };
 
-/** One line of a Test report: the shape of src/services/keyconfig/key-test.ts, with the step name open. */
+/** One line of a Test report: the shape of the AWS adapter's key-test.ts, with the step name open. */
 export interface KeyTestStepError {
   message: string;
   code: string;

@@ -1,4 +1,4 @@
-import { parseAliasArn } from '../services/keyconfig/alias-arn.js';
+import { parseAliasArn } from './aws-kms/alias-arn.js';
 import { createAwsKmsProvider, type AwsKmsProviderDeps } from './aws-kms/index.js';
 import { type KeyConfigurationType, type KeyProvider } from './key-provider.js';
 import { typeOwningReference } from './registry.js';

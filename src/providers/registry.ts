@@ -1,4 +1,4 @@
-import { parseAliasArn } from '../services/keyconfig/alias-arn.js';
+import { parseAliasArn } from './aws-kms/alias-arn.js';
 import { EXTERNAL_KEY_ID } from '../xks-protocol/index.js';
 import type { KeyConfigurationType, ReferenceResult } from './key-provider.js';
 import { validateXksProxyUrl, type XksUrlPolicy } from './xks/url-policy.js';

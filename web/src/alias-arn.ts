@@ -1,7 +1,7 @@
-// The very rules the server applies to an alias ARN (one source, src/services/keyconfig/alias-arn.ts),
+// The very rules the server applies to an alias ARN (one source, src/providers/aws-kms/alias-arn.ts),
 // run as the admin types. The deployment's list of allowed regions is not known here: a region of
 // the right form passes, and Test (step ArnSyntax) reports a region the deployment does not allow.
-import { ALIAS_ARN_FORM, parseAliasArn } from '../../src/services/keyconfig/alias-arn.js';
+import { ALIAS_ARN_FORM, parseAliasArn } from '../../src/providers/aws-kms/alias-arn.js';
 
 export { ALIAS_ARN_FORM };
 

@@ -1,9 +1,9 @@
 import type { KeyMetadata } from '@aws-sdk/client-kms';
 import type { KmsGateway } from '../../kms/kms-gateway.js';
 import { classifyKmsError, KmsCallError, type KmsFailureKind } from '../../kms/kms-failure.js';
-import { parseAliasArn } from '../../services/keyconfig/alias-arn.js';
-import { runKeyTest } from '../../services/keyconfig/key-test.js';
-import { remediationFor } from '../../services/keyconfig/remediation.js';
+import { parseAliasArn } from './alias-arn.js';
+import { runKeyTest } from './key-test.js';
+import { remediationFor } from './remediation.js';
 import { KeyProviderError, type DataKeyBinding, type KeyDescription, type KeyFailureKind, type KeyProvider, type WrappedDataKey } from '../key-provider.js';
 
 /**
@@ -145,7 +145,7 @@ export function createAwsKmsProvider(deps: AwsKmsProviderDeps): KeyProvider {
     classify: classifyAwsKmsFailure,
     remediation,
 
-    /** Today's key test (src/services/keyconfig/key-test.ts), with each failure's neutral kind added. */
+    /** Today's key test (key-test.ts), with each failure's neutral kind added. */
     async test(orgId) {
       let described: KeyMetadata | undefined;
       const report = await runKeyTest({

@@ -1,8 +1,8 @@
 import type { KeyMetadata } from '@aws-sdk/client-kms';
 import { KmsCallError, type KmsFailureKind } from '../../kms/kms-failure.js';
 import { regionOf, type KmsGateway } from '../../kms/kms-gateway.js';
-import { runKeyTest, type KeyTestStepName } from '../keyconfig/key-test.js';
-import { errorTypeFor, remediationFor } from '../keyconfig/remediation.js';
+import { runKeyTest, type KeyTestStepName } from '../../providers/aws-kms/key-test.js';
+import { errorTypeFor, remediationFor } from '../../providers/aws-kms/remediation.js';
 import { isKeyProviderError, type KeyFailureKind } from '../../providers/key-provider.js';
 import type { OrgKeys } from '../keyconfig/org-keys.js';
 import type { HealthError, HealthStatus, KeyHealth, ProbeResult } from './types.js';

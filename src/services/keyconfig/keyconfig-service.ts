@@ -10,7 +10,7 @@ import type { AuditService } from '../audit/audit-service.js';
 import type { Caller } from '../auth/auth-service.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import type { RateLimiter } from '../rate-limiter.js';
-import { parseAliasArn } from './alias-arn.js';
+import { parseAliasArn } from '../../providers/aws-kms/alias-arn.js';
 import type { KeyConfigDal } from './keyconfig-dal.js';
 import { KEY_CONFIG_BASE_PATH, SECRET_MASK, toHistoryModel, toKeyConfigModel, type KeyConfigBody, type KeyConfigModel, type KeyConfigurationType } from './keyconfig-model.js';
 import type { OrgKeys } from './org-keys.js';

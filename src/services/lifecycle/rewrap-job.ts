@@ -5,7 +5,7 @@ import { isKeyProviderError, KeyProviderError, type DataKeyBinding, type KeyProv
 import { typeOwningReference } from '../../providers/registry.js';
 import { isStoreUnavailable } from '../../store/store-faults.js';
 import type { JobsTable } from '../../store/schema.js';
-import { remediationFor } from '../keyconfig/remediation.js';
+import { remediationFor } from '../../providers/aws-kms/remediation.js';
 import type { AuditRecorder } from '../keyconfig/keyconfig-service.js';
 import type { OrgKeys } from '../keyconfig/org-keys.js';
 import { MAX_IDS_PER_GROUP, groupKey, type JobErrorGroup } from './job-model.js';

@@ -3,7 +3,7 @@ import { regionOf } from '../../kms/kms-gateway.js';
 import { errorTypeOf, KeyProviderError, type KeyFailureKind } from '../../providers/key-provider.js';
 import { AppError } from '../errors.js';
 import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
-import { errorTypeFor, remediationFor } from '../keyconfig/remediation.js';
+import { errorTypeFor, remediationFor } from '../../providers/aws-kms/remediation.js';
 
 /** What a KMS failure message needs to say what to change in AWS. */
 export interface KeyErrorSettings {
