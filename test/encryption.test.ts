@@ -3,7 +3,7 @@ import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, KmsKeyringNode
 import { DeleteAliasCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKmsMetrics } from '../src/kms/kms-metrics.js';
-import { esdkClientProvider } from '../src/services/encryption/esdk-kms-client.js';
+import { esdkClientProvider } from '../src/providers/aws-kms/esdk/esdk-kms-client.js';
 import { CONTEXT_KEY, customerKmsClient, orgWithCustomerKey, type CustomerKey } from './support/customer-keys.js';
 import { createOrgWithToken, createToken, startTestServer, type TestServer } from './support/runtime.js';
 

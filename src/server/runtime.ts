@@ -20,7 +20,7 @@ import { createLifecycleDal } from '../services/lifecycle/lifecycle-dal.js';
 import { createLifecycleService } from '../services/lifecycle/lifecycle-service.js';
 import { createRewrapService } from '../services/lifecycle/rewrap-service.js';
 import { createStoreRateLimiter } from '../services/store-rate-limiter.js';
-import { esdkClientProvider } from '../services/encryption/esdk-kms-client.js';
+import { esdkClientProvider } from '../providers/aws-kms/esdk/esdk-kms-client.js';
 import { createEncryptionService } from '../services/encryption/encryption-service.js';
 import { createKeyErrorRecorder } from '../services/secured-data/key-errors.js';
 import { createSecuredDataDal } from '../services/secured-data/secured-data-dal.js';

@@ -6,8 +6,8 @@ import { AppError, badRequest, tooLarge } from '../errors.js';
 import type { ActiveKey, KeyConfigService } from '../keyconfig/keyconfig-service.js';
 import { keyFailure, type KeyErrorRecorder, type KeyErrorSettings } from '../secured-data/key-errors.js';
 import { LONE_SURROGATE } from '../unicode.js';
-import { withKmsCallLog } from './esdk-kms-client.js';
-import { createOrgMaterials, ForeignMessageError, isOrgContext } from './org-materials.js';
+import { withKmsCallLog } from '../../providers/aws-kms/esdk/esdk-kms-client.js';
+import { createOrgMaterials, ForeignMessageError, isOrgContext } from '../../providers/aws-kms/esdk/org-materials.js';
 
 /** Input limit of Encrypt Data, in characters (UTF-16 code units). */
 export const MAX_ENCRYPT_CHARACTERS = 32_000;

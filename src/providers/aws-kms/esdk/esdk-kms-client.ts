@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { KmsNodeClientSupplier } from '@aws-crypto/client-node';
 import { DecryptCommand, EncryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { classifyKmsError, type KmsCallError } from '../../kms/kms-failure.js';
-import type { KmsMetrics } from '../../kms/kms-metrics.js';
+import { classifyKmsError, type KmsCallError } from '../../../kms/kms-failure.js';
+import type { KmsMetrics } from '../../../kms/kms-metrics.js';
 
 type EsdkKmsClient = Exclude<ReturnType<KmsNodeClientSupplier>, false>;
 

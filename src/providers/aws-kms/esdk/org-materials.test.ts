@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKmsMetrics } from '../../kms/kms-metrics.js';
+import { createKmsMetrics } from '../../../kms/kms-metrics.js';
 import { esdkClientProvider, withKmsCallLog } from './esdk-kms-client.js';
 import { accountOf, ESDK_PUBLIC_KEY_CONTEXT, isOrgContext } from './org-materials.js';
 

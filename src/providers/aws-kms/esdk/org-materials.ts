@@ -6,7 +6,11 @@ import {
   type NodeAlgorithmSuite,
   type NodeMaterialsManager,
 } from '@aws-crypto/client-node';
-import type { ActiveKey } from '../keyconfig/keyconfig-service.js';
+/** The organization's key as the ESDK keyring needs it: the alias (or key) ARN and the configuration version (cache key). */
+interface ActiveKey {
+  keyId: string;
+  version: number;
+}
 
 /** The public-key pair the ESDK adds to the context of messages made with a signing suite. */
 export const ESDK_PUBLIC_KEY_CONTEXT = 'aws-crypto-public-key';
