@@ -2,19 +2,12 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { kmsAddressForCli } from '../kms/local-kms-address.js';
 import { ensurePlatformKey } from '../kms/platform-key.js';
-import { createKeyLayer, keyLayerSettings } from '../server/key-layer.js';
 import { platformKmsClients } from '../server/kms-setup.js';
 import { openConvaultDatabase } from '../server/runtime.js';
-import { keyConfigSettings, rewrapSettings } from '../server/service-settings.js';
-import { createAuditService } from '../services/audit/audit-service.js';
+import { createServices } from '../server/services.js';
 import { notFound } from '../services/errors.js';
-import { createKeyConfigDal } from '../services/keyconfig/keyconfig-dal.js';
-import { createKeyConfigService } from '../services/keyconfig/keyconfig-service.js';
 import type { JobModel } from '../services/lifecycle/job-model.js';
-import { createLifecycleDal } from '../services/lifecycle/lifecycle-dal.js';
-import { createRewrapService } from '../services/lifecycle/rewrap-service.js';
 import { createOrgDal } from '../services/orgs/org-dal.js';
-import { createRateLimiter } from '../services/rate-limiter.js';
 import { credentialsForAccount } from './local-kms-credentials.js';
 import { runCommand } from './run-command.js';
 
@@ -44,28 +37,12 @@ export function registerRewrapCommand(program: Command): void {
         try {
           const db = database.db;
           if (!(await createOrgDal(db).findOrganization(opts.org))) throw notFound(`Organization ${opts.org}`);
-          const audit = createAuditService({ db });
           const platformKeyArn = await ensurePlatformKey(kms.clientForRegion(config.kms.region), { create: false });
-          const keyLayer = createKeyLayer({ db, gateway: kms.gateway, platformKeyArn, settings: keyLayerSettings(config) });
-          const keyConfigs = createKeyConfigService({
-            dal: createKeyConfigDal(db),
-            keys: keyLayer.keys,
-            secrets: keyLayer.secrets,
-            keyPolicyStatements: keyLayer.keyPolicyStatements,
-            audit,
-            testLimiter: createRateLimiter({ limit: 1, windowMs: 60_000 }),
-            platformKeyArn,
-            settings: keyConfigSettings(config),
-          });
-          const dal = createLifecycleDal(db);
-          const rewrap = createRewrapService({
-            dal,
-            keys: keyLayer.keys,
-            keyConfigs,
-            audit,
-            forgetDataKeys: () => undefined, // the CLI caches no keys
-            settings: rewrapSettings(config),
-          });
+          // The services as `serve` wires them (the composition root); this process starts none of
+          // their background loops: it runs the one job asked for.
+          const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+          const { services } = createServices(config, { database, kms: { ...kms, platformKeyArn }, logger: quiet });
+          const rewrap = services.rewrap;
           const caller = { orgId: opts.org, principalId: 'cli:rewrap', principalName: 'convault rewrap', permissions: new Set<never>() };
           const started = await rewrap.start(caller);
           if (!opts.wait) {

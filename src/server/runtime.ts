@@ -1,49 +1,23 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
-import { createAuditSealer, type AuditSealer } from '../services/audit/audit-sealer.js';
+import type { AuditSealer } from '../services/audit/audit-sealer.js';
 import { createConvaultMetrics, type ConvaultMetrics } from '../metrics/registry.js';
-import { createScrapeDal } from '../metrics/scrape-dal.js';
-import { createAuditService, type AuditService } from '../services/audit/audit-service.js';
-import { createAuthService, platformOrgIdFrom } from '../services/auth/auth-service.js';
-import { createTokenService } from '../services/auth/token-service.js';
-import { createKeyConfigDal } from '../services/keyconfig/keyconfig-dal.js';
-import { createKeyConfigService } from '../services/keyconfig/keyconfig-service.js';
-import { createKeyHealthDal } from '../services/key-health/key-health-dal.js';
-import { createKeyHealthService } from '../services/key-health/key-health-service.js';
 import { webhookSettings } from '../services/key-health/webhook-config.js';
-import { createKeyHealthWebhooks } from '../services/key-health/key-health-webhooks.js';
-import { createWebhookDeliveryService } from '../services/key-health/webhook-deliveries.js';
-import { createWebhookOutboxDal } from '../services/key-health/webhook-outbox-dal.js';
 import { forgetLocalKmsUrl, recordLocalKmsUrl } from '../kms/local-kms-address.js';
-import { createLifecycleDal } from '../services/lifecycle/lifecycle-dal.js';
-import { createLifecycleService } from '../services/lifecycle/lifecycle-service.js';
-import { createRewrapService } from '../services/lifecycle/rewrap-service.js';
-import { createStoreRateLimiter } from '../services/store-rate-limiter.js';
-import { esdkClientProvider } from '../providers/aws-kms/esdk/esdk-kms-client.js';
-import { createEncryptionService } from '../services/encryption/encryption-service.js';
-import { createKeyErrorRecorder } from '../services/secured-data/key-errors.js';
-import { createSecuredDataDal } from '../services/secured-data/secured-data-dal.js';
-import { createSecuredDataService } from '../services/secured-data/secured-data-service.js';
-import { createTokenDal } from '../services/auth/token-dal.js';
 import { bootstrapIfEmpty, type BootstrapResult } from '../services/orgs/bootstrap.js';
-import { createOrgDal } from '../services/orgs/org-dal.js';
-import { createOrgService } from '../services/orgs/org-service.js';
 import { openDatabase, type DatabaseHandle } from '../store/database.js';
-import { createGroupCommitter } from '../store/group-commit.js';
 import { runMigrations } from '../store/migrate.js';
-import { pingStore } from '../store/ping.js';
 import { convaultMigrations } from '../store/migrations/index.js';
 import type { Database } from '../store/schema.js';
 import { VERSION } from '../version.js';
 import { buildApp, type AppServices } from './app.js';
-import { createKeyLayer, keyLayerSettings, type KeyLayer } from './key-layer.js';
+import type { KeyLayer } from './key-layer.js';
+import { createServices, startBackground, stopBackground } from './services.js';
 import { setupKms, type KmsSetup } from './kms-setup.js';
 import { startMetricsListener } from './routes/metrics.js';
 import { databaseFailure, ensureWritableDataDir, listenFailure, localKmsListenFailure, startupStep } from './startup-failures.js';
-import { keyConfigSettings, rewrapSettings } from './service-settings.js';
 
-/** The composition root: opens the store, wires every service once, and serves HTTP. */
+/** The server's runtime: opens the store, starts the KMS, wires the services (./services.ts, the composition root), and serves HTTP. */
 export interface Runtime {
   app: FastifyInstance;
   url: string;
@@ -101,117 +75,19 @@ export async function startRuntime(config: Config): Promise<Runtime> {
 async function startServices(config: Config, database: DatabaseHandle<Database>, webhook: ReturnType<typeof webhookSettings>): Promise<Runtime> {
   const { db } = database;
   const metrics = createConvaultMetrics({ orgLabel: config.metrics.orgLabel });
-  const orgDal = createOrgDal(db);
-  // SQLite: concurrent writes share one transaction and one commit (src/store/group-commit.ts).
-  const groupCommit = database.dialect === 'sqlite' ? createGroupCommitter(db) : undefined;
-  const audit = countAppends(createAuditService({ db, groupCommit }), metrics.auditAppended);
-  const platformOrgId = platformOrgIdFrom(orgDal);
-  const auth = createAuthService({ tokenDal: createTokenDal(db), platformOrgId, tokenCacheMaxAgeMs: config.tokenCacheMaxAgeMs });
-  const tokens = createTokenService({ db, audit, platformOrgId });
-  const orgs = createOrgService({ orgDal });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
   const kms = await startupStep(() => setupKms(config, database), (err) => localKmsListenFailure(err, config));
   const kmsProvider = kmsProviderLabel(config.kms.endpoint);
   kms.metrics.subscribe((operation, outcome, ms) => metrics.observeKmsCall(kmsProvider, operation, outcome, ms));
   const demoKeyAliasArn = bootstrap.orgId ? await kms.ensureDemoKey(bootstrap.orgId) : undefined;
-  const keyConfigDal = createKeyConfigDal(db);
-  // Every service reaches the organization's key through the provider port (src/providers).
-  const keyLayer = createKeyLayer({ db, gateway: kms.gateway, platformKeyArn: kms.platformKeyArn, settings: keyLayerSettings(config) });
-  const keyConfigs = createKeyConfigService({
-    dal: keyConfigDal,
-    keys: keyLayer.keys,
-    secrets: keyLayer.secrets,
-    keyPolicyStatements: keyLayer.keyPolicyStatements,
-    audit,
-    testLimiter: createStoreRateLimiter({ ...database, name: 'keytest', limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
-    cacheObserver: metrics.cacheObserver('configurations'),
-    platformKeyArn: kms.platformKeyArn,
-    settings: keyConfigSettings(config),
-    // A passing Save ran the Test on the key: health is ok from there (keyHealth is wired below).
-    onSaved: (row) => keyHealth.afterSave(row),
-  });
-
-  // Key health: background probes of every customer key, one node at a time (docs/KEY_HEALTH.md);
-  // transitions go to the durable webhook outbox, sent by one node at a time.
-  const nodeId = `node-${randomUUID()}`;
-  const healthLog = {
+  // The services log through the HTTP server's logger, made below.
+  const logger = {
     info: (obj: object, msg: string) => app.log.info(obj, msg),
     warn: (obj: object, msg: string) => app.log.warn(obj, msg),
     error: (obj: object, msg: string) => app.log.error(obj, msg),
   };
-  const webhooks = webhook
-    ? createKeyHealthWebhooks(db, { url: webhook.url, secret: webhook.secret, retry: { attempts: webhook.maxAttempts }, nodeId, audit, log: healthLog, onAttempt: metrics.webhookDelivery })
-    : undefined;
-  const outboxDal = createWebhookOutboxDal(db);
-  const webhookDeliveries = createWebhookDeliveryService({ dal: outboxDal, keyConfigDal, outbox: webhooks, audit });
-  const keyHealth = createKeyHealthService({
-    dal: createKeyHealthDal(db),
-    keyConfigDal,
-    keyConfigs,
-    gateway: kms.gateway,
-    keys: keyLayer.keys,
-    audit,
-    probeLimiter: createStoreRateLimiter({ ...database, name: 'probe', limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
-    ...(webhooks ? { webhooks } : {}),
-    settings: {
-      nodeId,
-      intervalMs: config.keyProbeIntervalSeconds * 1000,
-      platformKeyArn: kms.platformKeyArn,
-      platformAccountId: config.kms.platformAccountId,
-      encryptionContextKey: config.kms.encryptionContextKey,
-      allowedRegions: config.kms.allowedRegions,
-      defaultRegion: config.kms.region,
-    },
-    log: healthLog,
-  });
-
-  // Customer secured data and Encrypt/Decrypt Data (src/services/secured-data, src/services/encryption).
-  const keyErrorSettings = { platformAccountId: config.kms.platformAccountId, encryptionContextKey: config.kms.encryptionContextKey, defaultRegion: config.kms.region };
-  // Real traffic moves key health at once (a failure, or the recovery after one), not only probes.
-  const keyErrors = createKeyErrorRecorder({ keyConfigs, health: keyHealth });
-  const cacheMaxAgeMs = config.dataKeys.cacheMaxAgeSeconds * 1000;
-  const securedData = createSecuredDataService({
-    dal: createSecuredDataDal(db, database.dialect, groupCommit),
-    keys: keyLayer.keys,
-    keyConfigs,
-    audit,
-    keyErrors,
-    settings: { ...keyErrorSettings, rotateMs: config.dataKeys.rotateSeconds * 1000, maxConversations: config.dataKeys.maxConversations, cacheMaxAgeMs },
-    cacheObservers: { dataKeys: metrics.cacheObserver('data_keys'), conversationKeys: metrics.cacheObserver('conversation_keys') },
-  });
-  const encryption = createEncryptionService({
-    keyConfigs,
-    clientProvider: esdkClientProvider(kms.clientForRegion, kms.metrics),
-    audit,
-    keyErrors,
-    settings: { ...keyErrorSettings, cacheMaxAgeMs },
-  });
-
-  // Key lifecycle: usage inventory, rewrap jobs (resumed by a sweep after a crash), time-window shred.
-  const lifecycleDal = createLifecycleDal(db);
-  const forgetDataKeys = (ids: Iterable<string>) => securedData.forgetDataKeys(ids);
-  const rewrap = createRewrapService({
-    dal: lifecycleDal,
-    keys: keyLayer.keys,
-    keyConfigs,
-    audit,
-    forgetDataKeys,
-    settings: rewrapSettings(config),
-    logger: { error: (obj, msg) => app.log.error(obj, msg), warn: (obj, msg) => app.log.warn(obj, msg) },
-  });
-  const lifecycle = createLifecycleService({ dal: lifecycleDal, keyConfigDal, keyConfigs, orgDal, keys: keyLayer.keys, audit, forgetDataKeys });
-
-  // The audit sealer chains appended events in batches, one node at a time (docs/AUDIT.md).
-  const auditSealer = createAuditSealer({
-    db,
-    dialect: database.dialect,
-    settings: { intervalMs: config.auditSealIntervalMs },
-    log: { error: (obj, msg) => app.log.error(obj, msg) },
-  });
-
-  const services: AppServices = { auth, tokens, orgs, audit, keyConfigs, keyHealth, webhookDeliveries, securedData, encryption, lifecycle, rewrap, pingDatabase: () => pingStore(db, 2000) };
-  const scrape = createScrapeDal(db);
-  metrics.setScrapeSources({ rewrapJobs: scrape.rewrapJobs, keyHealth: scrape.keyHealth, webhookOutbox: () => outboxDal.stats(Date.now()), pool: database.poolStats });
+  const wired = createServices(config, { database, kms, logger, metrics, ...(webhook ? { webhook } : {}) });
+  const { services, keyLayer, auditSealer, background } = wired;
   const draining = { active: false };
   const app = await buildApp({
     draining,
@@ -240,9 +116,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
   const port = (app.server.address() as { port: number }).port;
   const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
   app.log.debug({ address }, 'listening');
-  rewrap.startSweeper(2000);
-  keyHealth.start();
-  auditSealer.start();
+  startBackground(background);
   const metricsListener = config.metrics.port !== undefined ? await startMetricsListener(metrics, config.metrics.port) : undefined;
 
   let closed = false;
@@ -265,17 +139,12 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
       // rows in flight, for another node or the next start), while the server stops accepting — new
       // requests get 503 — and lets in-flight requests finish; then the database is released.
       draining.active = true;
-      const jobsStopped = rewrap.stop();
-      const probesStopped = keyHealth.stop();
+      const workStopped = stopBackground(background.filter((loop) => !loop.afterRequests));
       await app.close();
       await metricsListener?.close();
-      await jobsStopped;
-      await probesStopped;
-      // A last pass, so a clean shutdown leaves nothing for another node to seal.
-      await auditSealer.sealPending().catch(() => undefined);
-      await auditSealer.stop();
-      securedData.clearCaches();
-      keyLayer.keys.close();
+      await workStopped;
+      await stopBackground(background.filter((loop) => loop.afterRequests));
+      wired.clearCaches();
       if (kms.localKms) forgetLocalKmsUrl(config.dataDir, kms.localKms.url);
       await kms.close();
       await database.close();
@@ -288,16 +157,4 @@ function kmsProviderLabel(endpoint: string | undefined): string {
   if (endpoint === undefined) return 'local';
   if (endpoint === 'aws') return 'aws';
   return 'endpoint';
-}
-
-/** The audit service, counting the events it appends (the events-appended metric). */
-function countAppends(audit: AuditService, appended: () => void): AuditService {
-  return {
-    ...audit,
-    async record(event, executor) {
-      const recorded = await audit.record(event, executor);
-      appended();
-      return recorded;
-    },
-  };
 }
