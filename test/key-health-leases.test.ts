@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kysely } from 'kysely';
+import type { KmsGateway } from '../src/kms/kms-gateway.js';
+import { createKeyLayer } from '../src/server/key-layer.js';
 import { createAuditService } from '../src/services/audit/audit-service.js';
 import { createKeyHealthDal } from '../src/services/key-health/key-health-dal.js';
 import { createKeyHealthService, type KeyHealthService } from '../src/services/key-health/key-health-service.js';
@@ -30,33 +32,35 @@ for (const target of databaseTargets) {
     const tokensByOrg = new Map<string, string>();
     const nodes: Array<{ service: KeyHealthService; probes: Map<string, number> }> = [];
 
-    /** A node: its own handle, and a gateway that counts the probes (GenerateDataKey calls) per org. */
+    /** A node: its own handle, and a key layer whose gateway counts the probes (GenerateDataKey calls) per org. */
     function node(db: Kysely<Database>, nodeId: string) {
       const probes = new Map<string, number>();
       const gw = server.runtime.kms.gateway;
       const keyConfigDal = createKeyConfigDal(db);
+      const counting: KmsGateway = {
+        ...gw,
+        generateDataKey: (keyId, context) => {
+          const orgId = context[CONTEXT_KEY]!;
+          probes.set(orgId, (probes.get(orgId) ?? 0) + 1);
+          return gw.generateDataKey(keyId, context);
+        },
+      };
+      const keyLayer = createKeyLayer({
+        db,
+        gateway: counting,
+        platformKeyArn: server.runtime.kms.platformKeyArn,
+        settings: { platformAccountId: '444455556666', encryptionContextKey: CONTEXT_KEY, allowedRegions: ['us-east-1'], defaultRegion: 'us-east-1', refreshMs: 2000, xksUrlPolicy: { allowHttpLoopback: false, allowPrivateNetworks: false } },
+      });
       const service = createKeyHealthService({
         dal: createKeyHealthDal(db),
         keyConfigDal,
         keyConfigs: { recordLastError: (orgId, error) => keyConfigDal.setLastError(orgId, error ? JSON.stringify(error) : null) },
-        gateway: {
-          describeKey: (keyId) => gw.describeKey(keyId),
-          decrypt: (blob, context, keyId) => gw.decrypt(blob, context, keyId),
-          generateDataKey: (keyId, context) => {
-            const orgId = context[CONTEXT_KEY]!;
-            probes.set(orgId, (probes.get(orgId) ?? 0) + 1);
-            return gw.generateDataKey(keyId, context);
-          },
-        },
+        keys: keyLayer.keys,
         audit: createAuditService({ db }),
         probeLimiter: createRateLimiter({ limit: 10, windowMs: 60_000 }),
         settings: {
           intervalMs: INTERVAL_MS,
           platformKeyArn: server.runtime.kms.platformKeyArn,
-          platformAccountId: '444455556666',
-          encryptionContextKey: CONTEXT_KEY,
-          allowedRegions: ['us-east-1'],
-          defaultRegion: 'us-east-1',
           nodeId,
           concurrency: 2,
         },

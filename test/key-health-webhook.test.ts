@@ -96,17 +96,13 @@ for (const target of databaseTargets) {
         dal: createKeyHealthDal(db),
         keyConfigDal,
         keyConfigs: server.runtime.services.keyConfigs,
-        gateway: server.runtime.kms.gateway,
+        keys: server.runtime.keyLayer.keys,
         audit,
         probeLimiter: createRateLimiter({ limit: 10, windowMs: 60_000 }),
         webhooks,
         settings: {
           intervalMs: 31_536_000_000,
           platformKeyArn: server.runtime.kms.platformKeyArn,
-          platformAccountId: '444455556666',
-          encryptionContextKey: CONTEXT_KEY,
-          allowedRegions: ['us-east-1'],
-          defaultRegion: 'us-east-1',
         },
         log,
       });

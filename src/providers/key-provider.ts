@@ -1,3 +1,5 @@
+import type { KeyProbeInput, ProbeResult } from './key-health.js';
+
 /**
  * The key-provider port: what the services need from "the organization's key", whatever holds it
  * (AWS KMS, a customer's XKS proxy, the platform key). An adapter speaks its provider's protocol and
@@ -155,6 +157,11 @@ export interface KeyProvider {
   remediation(failure: KeyProviderError, nextStep?: string): string;
   /** The Test button: every step data will take, reported one by one; nothing is stored. */
   test(orgId: string): Promise<KeyTestReport>;
+  /**
+   * Present when the provider probes an organization's keys its own way (AWS: deletion dates, a
+   * Decrypt when DescribeKey is denied); otherwise key health runs `test()` and `describe()`.
+   */
+  probeKeys?(input: KeyProbeInput): Promise<ProbeResult>;
   close?(): void;
 }
 

@@ -124,7 +124,6 @@ export function createServices(
     dal: createKeyHealthDal(db),
     keyConfigDal,
     keyConfigs,
-    gateway: kms.gateway,
     keys: keyLayer.keys,
     audit,
     probeLimiter: createStoreRateLimiter({ ...database, name: 'probe', limit: config.testRateLimitPerMinute, windowMs: 60_000 }),
@@ -133,10 +132,6 @@ export function createServices(
       nodeId,
       intervalMs: config.keyProbeIntervalSeconds * 1000,
       platformKeyArn: kms.platformKeyArn,
-      platformAccountId: config.kms.platformAccountId,
-      encryptionContextKey: config.kms.encryptionContextKey,
-      allowedRegions: config.kms.allowedRegions,
-      defaultRegion: config.kms.region,
     },
     log: logger,
   });

@@ -4,6 +4,8 @@ import { classifyKmsError, KmsCallError, type KmsFailureKind } from '../../kms/k
 import { parseAliasArn } from './alias-arn.js';
 import { runKeyTest } from './key-test.js';
 import { remediationFor } from './remediation.js';
+import { probeOrgKeys as probeAwsKeys } from './health-probe.js';
+import type { KeyProbeInput } from '../key-health.js';
 import { KeyProviderError, type DataKeyBinding, type KeyDescription, type KeyFailureKind, type KeyProvider, type WrappedDataKey } from '../key-provider.js';
 
 /**
@@ -144,6 +146,20 @@ export function createAwsKmsProvider(deps: AwsKmsProviderDeps): KeyProvider {
 
     classify: classifyAwsKmsFailure,
     remediation,
+
+    // An alias is probed the KMS way (the key Test, then the state of every older key); other uses
+    // of this adapter (the platform key, a bare key ARN) have no health of their own.
+    ...(deps.type === 'KmsSymmetric'
+      ? {
+          probeKeys: (input: KeyProbeInput) =>
+            probeAwsKeys({
+              ...input,
+              gateway,
+              aliasArn: deps.reference,
+              settings: { platformAccountId: deps.platformAccountId, encryptionContextKey: deps.encryptionContextKey, allowedRegions: deps.allowedRegions, defaultRegion: deps.defaultRegion },
+            }),
+        }
+      : {}),
 
     /** Today's key test (key-test.ts), with each failure's neutral kind added. */
     async test(orgId) {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { KmsGateway } from '../../kms/kms-gateway.js';
 import type { Database, KeyConfigurationsTable, KeyHealthTable } from '../../store/schema.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { Caller } from '../auth/auth-service.js';
@@ -12,13 +11,13 @@ import type { KeyHealthDal } from './key-health-dal.js';
 import { KEY_CONFIGURATION_TYPES } from '../../providers/registry.js';
 import type { OrgKeys } from '../keyconfig/org-keys.js';
 import type { ObservedFailureKind } from '../secured-data/key-errors.js';
-import { mapLimit, probeOrgKeys, probeProviderKeys, statusForFailure, summarizeKeys, type ProbeSettings } from './probe.js';
+import { mapLimit, probeOrgKeys, statusForFailure, summarizeKeys } from './probe.js';
 import { silentLog, type HealthError, type HealthLog, type KeyHealth, type KeyHealthModel, type ProbeResult, type ProbeTrigger, type StoredHealthStatus, type TransitionPayload } from './types.js';
 import type { WebhookOutbox } from './webhook-outbox.js';
 
 export const KEY_HEALTH_PRINCIPAL = 'system:key-health';
 
-export interface KeyHealthSettings extends ProbeSettings {
+export interface KeyHealthSettings {
   /** Period of the background probe of each organization (CONVAULT_KEY_PROBE_INTERVAL_S). */
   intervalMs: number;
   /** The platform's own key: data under it is the platform's concern, not the customer key's health. */
@@ -39,9 +38,8 @@ export interface KeyHealthServiceDeps {
   dal: KeyHealthDal;
   keyConfigDal: Pick<KeyConfigDal, 'findByOrg' | 'findById' | 'setKeyArn'>;
   keyConfigs: Pick<KeyConfigService, 'recordLastError'>;
-  gateway: Pick<KmsGateway, 'describeKey' | 'generateDataKey' | 'decrypt'>;
-  /** The organization's keys as providers: probes of keys outside AWS KMS. */
-  keys?: Pick<OrgKeys, 'forReference'>;
+  /** The organization's keys as providers: each probe goes through the current key's provider. */
+  keys: Pick<OrgKeys, 'forReference'>;
   audit: Pick<AuditService, 'record'>;
   /** Manual probes (POST …/health/probe) per organization: each costs the customer KMS requests. */
   probeLimiter: Pick<RateLimiter, 'take'>;
@@ -95,18 +93,15 @@ export function createKeyHealthService(deps: KeyHealthServiceDeps) {
 
   async function runProbe(config: KeyConfigurationsTable): Promise<ProbeResult> {
     const protectedKeys = (await dal.protectedKeys(config.org_id)).filter((k) => k.keyArn !== settings.platformKeyArn);
-    // An AWS alias gets the KMS probe (deletion dates, a Decrypt when DescribeKey is denied); any
-    // other provider is probed through the port: its Test on the current key, a describe of the others.
-    const probe = deps.keys && !KEY_CONFIGURATION_TYPES.KmsSymmetric.ownsReference(config.url)
-      ? probeProviderKeys({ keys: deps.keys, orgId: config.org_id, currentKey: config.key_arn ?? config.url, protectedKeys })
-      : probeOrgKeys({
-      gateway: deps.gateway,
+    // The key as configured: an alias as such (the probe follows it), another type by its reference.
+    const spec = KEY_CONFIGURATION_TYPES[config.type];
+    const probe = probeOrgKeys({
+      keys: deps.keys,
+      currentKey: spec.ownsReference(config.url) ? config.url : config.key_arn ?? config.url,
       orgId: config.org_id,
-      aliasArn: config.url,
       lastKnownKeyArn: config.key_arn,
       protectedKeys,
       sampleDataKey: (keyArn) => dal.sampleDataKey(config.org_id, keyArn),
-      settings,
     });
     let timeout: NodeJS.Timeout | undefined;
     const timedOut = new Promise<ProbeResult>((resolve) => {

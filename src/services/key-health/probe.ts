@@ -1,209 +1,25 @@
-import type { KeyMetadata } from '@aws-sdk/client-kms';
-import { KmsCallError, type KmsFailureKind } from '../../kms/kms-failure.js';
-import { regionOf, type KmsGateway } from '../../kms/kms-gateway.js';
-import { runKeyTest, type KeyTestStepName } from '../../providers/aws-kms/key-test.js';
-import { errorTypeFor, remediationFor } from '../../providers/aws-kms/remediation.js';
-import { isKeyProviderError, type KeyFailureKind } from '../../providers/key-provider.js';
+import { isKeyProviderError, type KeyProvider } from '../../providers/key-provider.js';
+import { mapLimit, statusForFailure, summarizeKeys, type HealthError, type KeyHealth, type KeyProbeInput, type ProbeResult, type ProtectedKey } from '../../providers/key-health.js';
 import type { OrgKeys } from '../keyconfig/org-keys.js';
-import type { HealthError, HealthStatus, KeyHealth, ProbeResult } from './types.js';
 
-/** A KMS key ARN that wraps live org data keys of the organization. */
-export interface ProtectedKey {
-  keyArn: string;
-  dataKeys: number;
-}
-
-export interface ProbeSettings {
-  platformAccountId: string;
-  encryptionContextKey: string;
-  allowedRegions: readonly string[];
-  defaultRegion: string;
-}
-
-export interface ProbeInput {
-  gateway: Pick<KmsGateway, 'describeKey' | 'generateDataKey' | 'decrypt'>;
-  orgId: string;
-  /** The configuration's alias ARN. */
-  aliasArn: string;
-  /** The key ARN the configuration last resolved to (used when the alias cannot be resolved now). */
-  lastKnownKeyArn: string | null;
-  /** Keys that wrap live data keys of the org (the platform key already left out). */
-  protectedKeys: readonly ProtectedKey[];
-  /** One live data key blob wrapped by `keyArn`: decrypted when DescribeKey of an old key is denied. */
-  sampleDataKey(keyArn: string): Promise<{ wrappedKey: Buffer; contextKey: string } | undefined>;
-  settings: ProbeSettings;
-}
+export { mapLimit, statusForFailure, summarizeKeys, type ProtectedKey } from '../../providers/key-health.js';
 
 /**
- * KMS failures the customer cannot fix and that pass by themselves: `degraded`. Every other
- * failure (denied, not found, disabled, pending deletion, invalid) is an answer about the key: `failed`.
+ * One probe of an organization's keys: the provider of the current key probes them its own way when
+ * it can (the AWS adapter's KMS probe: deletion dates, a Decrypt when DescribeKey is denied), else
+ * through the port. Never throws for a provider failure: that is the result.
  */
-const TRANSIENT: ReadonlySet<string> = new Set<KmsFailureKind | KeyFailureKind>(['Throttled', 'Unreachable', 'Unavailable', 'Internal']);
-
-/** The status a failure gives a key: `kind` is a KMS failure kind or a provider-neutral one. */
-export function statusForFailure(kind: KmsFailureKind | KeyFailureKind): HealthStatus {
-  return TRANSIENT.has(kind) ? 'degraded' : 'failed';
-}
-
-const RANK: Record<HealthStatus, number> = { ok: 0, degraded: 1, failed: 2 };
-
-/**
- * One probe of an organization's keys: the key Test round trip (DescribeKey, GenerateDataKey under
- * the org's encryption context, AES-GCM, a fresh Decrypt) on the configuration's alias, and a
- * DescribeKey of every other key that still wraps live data keys of the org. Never throws for a KMS
- * failure: that is the result.
- */
-export async function probeOrgKeys(input: ProbeInput): Promise<ProbeResult> {
-  const { resolved, ...current } = await probeCurrentKey(input);
-  const others = input.protectedKeys.filter((k) => k.keyArn !== current.keyArn);
-  const otherResults = await mapLimit(others, 4, (key) => probeProtectedKey(input, key));
-  return { ...summarizeKeys([current, ...otherResults]), ...(resolved ? { currentKeyArn: current.keyArn } : {}) };
-}
-
-/**
- * The organization's status from the status of each key: the worst one, with the first error of
- * that status. Probes, a passing Save and real traffic all go through it, so they cannot disagree.
- */
-export function summarizeKeys(keys: KeyHealth[]): ProbeResult {
-  const status = keys.reduce<HealthStatus>((worst, k) => (RANK[k.status] > RANK[worst] ? k.status : worst), 'ok');
-  const lastError = status === 'ok' ? undefined : keys.find((k) => k.status === status && k.error)?.error;
-  const deletionDates = keys.map((k) => (k.deletionDate ? Date.parse(k.deletionDate) : NaN)).filter((d) => Number.isFinite(d));
-  return {
-    status,
-    ...(lastError ? { lastError } : {}),
-    ...(deletionDates.length ? { deletionDate: Math.min(...deletionDates) } : {}),
-    keys,
-  };
-}
-
-async function probeCurrentKey(input: ProbeInput): Promise<KeyHealth & { resolved: boolean }> {
-  // The Test is reused as is; its gateway is observed to learn what the report does not carry:
-  // the key's metadata (state, deletion date) and the typed failure of the step that failed.
-  let metadata: KeyMetadata | undefined;
-  const failures = new Map<KeyTestStepName, KmsCallError>();
-  const observe = async <T>(step: KeyTestStepName, call: () => Promise<T>): Promise<T> => {
-    try {
-      return await call();
-    } catch (err) {
-      if (err instanceof KmsCallError) failures.set(step, err);
-      throw err;
-    }
-  };
-  const gateway: ProbeInput['gateway'] = {
-    describeKey: (keyId) => observe('DescribeKey', async () => (metadata = await input.gateway.describeKey(keyId))),
-    generateDataKey: (keyId, context) => observe('GenerateDataKey', () => input.gateway.generateDataKey(keyId, context)),
-    decrypt: (blob, context, keyId) => observe('DecryptDataKey', () => input.gateway.decrypt(blob, context, keyId)),
-  };
-  const report = await runKeyTest({
-    gateway,
-    orgId: input.orgId,
-    platformAccountId: input.settings.platformAccountId,
-    encryptionContextKey: input.settings.encryptionContextKey,
-    allowedRegions: input.settings.allowedRegions,
-    defaultRegion: input.settings.defaultRegion,
-    target: { kind: 'alias', aliasArn: input.aliasArn },
-  });
-
-  const resolvedArn = report.keyArn ?? metadata?.Arn;
-  const keyArn = resolvedArn ?? input.lastKnownKeyArn ?? input.aliasArn;
-  const deletionDate = pendingDeletion(metadata) && metadata?.DeletionDate ? new Date(metadata.DeletionDate).toISOString() : undefined;
-  let status: HealthStatus = 'ok';
-  let error: HealthError | undefined;
-  if (!report.ok) {
-    const failedStep = report.steps.find((s) => !s.ok && !s.advisory);
-    const failure = failedStep ? failures.get(failedStep.step) : undefined;
-    // No typed KMS failure: the key answered but is unusable (pending deletion, disabled, wrong
-    // spec), or the data did not round-trip. Both are answers about the key.
-    status = failure ? statusForFailure(failure.kind) : 'failed';
-    error = report.lastError ? { ...report.lastError } : { message: 'The key Test failed.', code: 'customer.key.error', errorType: 'CustomerKeyUnavailable' };
-  }
-  return {
-    keyArn,
-    current: true,
-    state: metadata?.KeyState ?? 'Unknown',
-    status,
-    ...(deletionDate ? { deletionDate } : {}),
-    dataKeys: input.protectedKeys.find((k) => k.keyArn === keyArn)?.dataKeys ?? 0,
-    ...(error ? { error } : {}),
-    resolved: resolvedArn !== undefined,
-  };
-}
-
-async function probeProtectedKey(input: ProbeInput, key: ProtectedKey): Promise<KeyHealth> {
-  const base = { keyArn: key.keyArn, current: false, dataKeys: key.dataKeys };
-  const protects = `The KMS key ${key.keyArn}, which still protects ${key.dataKeys} data key${key.dataKeys === 1 ? '' : 's'} of this organization,`;
-  let metadata: KeyMetadata;
+export async function probeOrgKeys(input: { keys: Pick<OrgKeys, 'forReference'>; currentKey: string } & KeyProbeInput): Promise<ProbeResult> {
+  let provider: KeyProvider;
   try {
-    metadata = await input.gateway.describeKey(key.keyArn);
+    provider = await input.keys.forReference(input.orgId, input.currentKey);
   } catch (err) {
-    if (!(err instanceof KmsCallError)) throw err;
-    // A key policy may leave DescribeKey out on purpose (the Test accepts that): then whether the
-    // data is still readable is decided by decrypting one of the data keys it wraps.
-    if (err.kind === 'AccessDenied') return decryptSample(input, key, protects);
-    return { ...base, state: 'Unknown', status: statusForFailure(err.kind), error: kmsError(err, input, key.keyArn, protects) };
+    if (!isKeyProviderError(err)) throw err;
+    const error: HealthError = { message: err.message, code: 'customer.key.error', errorType: 'InvalidKeyConfiguration', providerError: err.providerError ?? err.kind };
+    return summarizeKeys([{ keyArn: input.lastKnownKeyArn ?? input.currentKey, current: true, state: 'Unknown', status: statusForFailure(err.kind), dataKeys: 0, error }]);
   }
-  const state = metadata.KeyState ?? 'Unknown';
-  if (state === 'Enabled') return { ...base, state, status: 'ok' };
-  const err = (message: string): HealthError => ({ message, code: 'customer.key.error', errorType: 'CustomerKeyUnavailable', keyArn: key.keyArn });
-  if (pendingDeletion(metadata)) {
-    const when = metadata.DeletionDate ? new Date(metadata.DeletionDate).toISOString() : undefined;
-    return {
-      ...base,
-      state,
-      status: 'failed',
-      ...(when ? { deletionDate: when } : {}),
-      error: err(
-        `${protects} is scheduled for deletion${when ? ` on ${when}` : ''}: cancel the deletion (kms:CancelKeyDeletion) and enable the key, ` +
-          'then rewrap its data to the current key (POST …/keyconfigurations/{id}/rewrap) before retiring it. Once the key is deleted, that data can never be read again.',
-      ),
-    };
-  }
-  if (state === 'Disabled') {
-    return {
-      ...base,
-      state,
-      status: 'failed',
-      error: err(`${protects} is disabled, so that data cannot be read: enable it in AWS KMS (kms:EnableKey), then rewrap its data to the current key before retiring it.`),
-    };
-  }
-  return { ...base, state, status: 'failed', error: err(`${protects} is in state ${state}; it must be Enabled for that data to be read.`) };
-}
-
-async function decryptSample(input: ProbeInput, key: ProtectedKey, protects: string): Promise<KeyHealth> {
-  const base = { keyArn: key.keyArn, current: false, dataKeys: key.dataKeys, state: 'Unknown' };
-  const sample = await input.sampleDataKey(key.keyArn);
-  if (!sample) return { ...base, status: 'ok' }; // rewrapped or shredded in the meantime: it protects nothing now
-  try {
-    const { plaintext } = await input.gateway.decrypt(sample.wrappedKey, { [sample.contextKey]: input.orgId }, key.keyArn);
-    plaintext.fill(0);
-    return { ...base, status: 'ok' };
-  } catch (err) {
-    if (!(err instanceof KmsCallError)) throw err;
-    return { ...base, status: statusForFailure(err.kind), error: kmsError(err, input, key.keyArn, protects) };
-  }
-}
-
-function kmsError(failure: KmsCallError, input: ProbeInput, keyArn: string, protects: string): HealthError {
-  const accountId = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:(\d{12}):/.exec(keyArn)?.[1];
-  const remediation = remediationFor(failure, {
-    orgId: input.orgId,
-    platformAccountId: input.settings.platformAccountId,
-    encryptionContextKey: input.settings.encryptionContextKey,
-    keyId: keyArn,
-    region: regionOf(keyArn, input.settings.defaultRegion),
-    ...(accountId ? { accountId } : {}),
-  });
-  return {
-    message: `${protects} cannot be used (${failure.awsName} on ${failure.operation}). ${remediation}`,
-    code: 'customer.key.error',
-    errorType: errorTypeFor(failure),
-    awsError: failure.awsName,
-    keyArn,
-  };
-}
-
-function pendingDeletion(meta: KeyMetadata | undefined): boolean {
-  return meta?.KeyState === 'PendingDeletion' || meta?.KeyState === 'PendingReplicaDeletion';
+  if (provider.probeKeys) return provider.probeKeys(input);
+  return probeProviderKeys({ keys: input.keys, orgId: input.orgId, currentKey: input.lastKnownKeyArn ?? input.currentKey, protectedKeys: input.protectedKeys });
 }
 
 /**
@@ -258,16 +74,3 @@ async function probeOne(input: { keys: Pick<OrgKeys, 'forReference'>; orgId: str
   }
 }
 
-/** Runs `fn` over `items`, at most `limit` at a time, keeping the order of the results. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}

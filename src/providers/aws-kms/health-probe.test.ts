@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { KeyMetadata } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
 import { KmsCallError, type KmsFailureKind } from '../../kms/kms-failure.js';
-import { probeOrgKeys, statusForFailure, type ProbeInput, type ProtectedKey } from './probe.js';
+import { statusForFailure, type ProtectedKey } from '../key-health.js';
+import { probeOrgKeys, type ProbeInput } from './health-probe.js';
 
 const ORG = 'org-1';
 const ACCOUNT = '111122223333';
