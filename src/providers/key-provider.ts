@@ -139,6 +139,38 @@ export interface KeyTestReport {
   lastError?: KeyTestStepError;
 }
 
+export interface RemediationOptions {
+  /** What to do once the key is fixed (default "test again"; a rewrap says "rewrap again"). */
+  nextStep?: string;
+  /** The organization the failure is about, where the sentence names it. */
+  orgId?: string;
+}
+
+/** A failed use of the organization's key as the API answers it. */
+export interface FailureReport {
+  /** 503 when it may pass by itself (unreachable, throttled, failing); 424 when it is an answer about the key. */
+  status: 424 | 503;
+  code: string;
+  message: string;
+  errorType: string;
+  /** keyId, the provider's error name (`awsError` for AWS KMS, `providerError` otherwise), operation. */
+  details: Record<string, unknown>;
+}
+
+/** The report of any adapter that has no wording of its own. */
+export function failureReport(failure: KeyProviderError, keyId: string, remediation: string): FailureReport {
+  const status = failure.retryable || failure.kind === 'Internal' ? 503 : 424;
+  const what = failure.providerError ?? failure.kind;
+  const operation = failure.details.operation ?? 'a key call';
+  return {
+    status,
+    code: status === 503 ? 'customer.key.unreachable' : 'customer.key.error',
+    message: `The organization's key cannot be used (${what} on ${operation}). ${remediation}`,
+    errorType: errorTypeOf(failure.kind),
+    details: { keyId, providerError: what, failureKind: failure.kind, operation },
+  };
+}
+
 /** One configured key: an adapter instance bound to one key reference and its credentials. */
 export interface KeyProvider {
   readonly type: KeyConfigurationType;
@@ -154,7 +186,9 @@ export interface KeyProvider {
   /** Any error this provider's calls throw → a KeyProviderError with a kind. Idempotent. */
   classify(err: unknown, operation?: string): KeyProviderError;
   /** The sentence that tells an admin what to change, for a classified failure; it ends with `nextStep` (default: test again). */
-  remediation(failure: KeyProviderError, nextStep?: string): string;
+  remediation(failure: KeyProviderError, opts?: RemediationOptions): string;
+  /** The API error of a failed use of the key (present when the adapter words it its own way; otherwise `failureReport`). */
+  report?(failure: KeyProviderError, ctx: { orgId: string; keyId: string }): FailureReport;
   /** The Test button: every step data will take, reported one by one; nothing is stored. */
   test(orgId: string): Promise<KeyTestReport>;
   /**

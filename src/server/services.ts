@@ -152,6 +152,7 @@ export function createServices(
   });
   const encryption = createEncryptionService({
     keyConfigs,
+    keys: keyLayer.keys,
     clientProvider: esdkClientProvider(kms.clientForRegion, kms.metrics),
     audit,
     keyErrors,

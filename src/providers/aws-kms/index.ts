@@ -1,12 +1,13 @@
 import type { KeyMetadata } from '@aws-sdk/client-kms';
-import type { KmsGateway } from '../../kms/kms-gateway.js';
+import { regionOf, type KmsGateway } from '../../kms/kms-gateway.js';
 import { classifyKmsError, KmsCallError, type KmsFailureKind } from '../../kms/kms-failure.js';
 import { parseAliasArn } from './alias-arn.js';
 import { runKeyTest } from './key-test.js';
 import { remediationFor } from './remediation.js';
 import { probeOrgKeys as probeAwsKeys } from './health-probe.js';
 import type { KeyProbeInput } from '../key-health.js';
-import { KeyProviderError, type DataKeyBinding, type KeyDescription, type KeyFailureKind, type KeyProvider, type WrappedDataKey } from '../key-provider.js';
+import { awsFailureReport } from './failure-report.js';
+import { KeyProviderError, type RemediationOptions, type DataKeyBinding, type KeyDescription, type KeyFailureKind, type KeyProvider, type WrappedDataKey } from '../key-provider.js';
 
 /**
  * The KmsSymmetric (customer alias) and None (platform key) adapter over AWS KMS — or the local
@@ -90,6 +91,10 @@ export function createAwsKmsProvider(deps: AwsKmsProviderDeps): KeyProvider {
     keyId = parsed.value.arn;
     region = parsed.value.region;
     accountId = parsed.value.accountId;
+  } else {
+    // A key ARN (the platform key, a key that wraps older data keys): its region and account.
+    region = regionOf(deps.reference, deps.defaultRegion);
+    accountId = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:(\d{12}):/.exec(deps.reference)?.[1];
   }
   const context = (b: DataKeyBinding): Record<string, string> =>
     deps.bindDataKeyId === false
@@ -102,13 +107,22 @@ export function createAwsKmsProvider(deps: AwsKmsProviderDeps): KeyProvider {
       throw classifyAwsKmsFailure(err, operation);
     }
   };
-  const remediation = (failure: KeyProviderError, nextStep?: string): string => {
+  const kmsFailureOf = (failure: KeyProviderError): KmsCallError =>
+    failure.cause instanceof KmsCallError ? failure.cause : new KmsCallError(KMS_KIND[failure.kind], failure.providerError ?? failure.kind, failure.message, failure.details.operation ?? 'KMS');
+  const remediation = (failure: KeyProviderError, opts: RemediationOptions = {}): string => {
     if (failure.kind === 'BadCredentials') {
       return `AWS KMS does not accept the platform's credentials (${failure.providerError}): the platform operator must fix the platform's AWS credentials; nothing changes in your account.`;
     }
     // A failure this adapter did not get from KMS (a key state it described) is worded as KMS's would be.
-    const cause = failure.cause instanceof KmsCallError ? failure.cause : new KmsCallError(KMS_KIND[failure.kind], failure.providerError ?? failure.kind, failure.message, failure.details.operation ?? 'KMS');
-    return remediationFor(cause, { orgId: '{organization id}', platformAccountId: deps.platformAccountId, encryptionContextKey: deps.encryptionContextKey, keyId, region, ...(accountId ? { accountId } : {}), ...(nextStep ? { nextStep } : {}) });
+    return remediationFor(kmsFailureOf(failure), {
+      orgId: opts.orgId ?? '{organization id}',
+      platformAccountId: deps.platformAccountId,
+      encryptionContextKey: deps.encryptionContextKey,
+      keyId,
+      region,
+      ...(accountId ? { accountId } : {}),
+      ...(opts.nextStep ? { nextStep: opts.nextStep } : {}),
+    });
   };
 
   return {
@@ -146,6 +160,7 @@ export function createAwsKmsProvider(deps: AwsKmsProviderDeps): KeyProvider {
 
     classify: classifyAwsKmsFailure,
     remediation,
+    report: (failure, ctx) => awsFailureReport(kmsFailureOf(failure), ctx, { platformAccountId: deps.platformAccountId, encryptionContextKey: deps.encryptionContextKey, defaultRegion: deps.defaultRegion }),
 
     // An alias is probed the KMS way (the key Test, then the state of every older key); other uses
     // of this adapter (the platform key, a bare key ARN) have no health of their own.

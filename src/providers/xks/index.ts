@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createXksClient, type XksClient } from '../../xks-client/index.js';
 import { EXTERNAL_KEY_ID, type RequestMetadata } from '../../xks-protocol/index.js';
-import { KeyProviderError, type DataKeyBinding, type KeyDescription, type KeyProvider, type WrappedDataKey } from '../key-provider.js';
+import { KeyProviderError, type RemediationOptions, type DataKeyBinding, type KeyDescription, type KeyProvider, type WrappedDataKey } from '../key-provider.js';
 import { createTestRun } from '../test-run.js';
 import { classifyXksFailure, xksRemediation } from './failures.js';
 import { guardedLookup, validateXksProxyUrl, type XksUrlPolicy } from './url-policy.js';
@@ -83,9 +83,9 @@ export function createXksProvider(deps: XksProviderDeps): KeyProvider {
   const keyReference = xksKeyReference(proxyUrl, config.keyId);
   const meta = (orgId: string) => xksRequestMetadata(deps.platformId, orgId, config.keyId);
   const classify = (err: unknown, operation?: string) => classifyXksFailure(err, operation);
-  const remediation = (failure: KeyProviderError, nextStep?: string) => {
+  const remediation = (failure: KeyProviderError, opts: RemediationOptions = {}) => {
     const text = xksRemediation(failure, { url: url.value.url, keyId: config.keyId });
-    return nextStep ? text.replace(/then test again/g, `then ${nextStep}`) : text;
+    return opts.nextStep ? text.replace(/then test again/g, `then ${opts.nextStep}`) : text;
   };
   const guarded = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
     try {

@@ -7,6 +7,8 @@ import type { ActiveKey, KeyConfigService } from '../keyconfig/keyconfig-service
 import { keyFailure, type KeyErrorRecorder, type KeyErrorSettings } from '../secured-data/key-errors.js';
 import { LONE_SURROGATE } from '../unicode.js';
 import { withKmsCallLog } from '../../providers/aws-kms/esdk/esdk-kms-client.js';
+import { classifyAwsKmsFailure } from '../../providers/aws-kms/index.js';
+import type { OrgKeys } from '../keyconfig/org-keys.js';
 import { createOrgMaterials, ForeignMessageError, isOrgContext } from '../../providers/aws-kms/esdk/org-materials.js';
 
 /** Input limit of Encrypt Data, in characters (UTF-16 code units). */
@@ -32,6 +34,8 @@ export interface EncryptionSettings extends KeyErrorSettings {
 
 export interface EncryptionServiceDeps {
   keyConfigs: Pick<KeyConfigService, 'resolveActiveKey' | 'knownKeyArns'>;
+  /** The organization's keys: the adapter that words a failure of its key. */
+  keys: Pick<OrgKeys, 'forReference'>;
   /** The ESDK keyrings' KMS clients (see esdkClientProvider). */
   clientProvider: KmsNodeClientSupplier;
   audit: Pick<AuditService, 'record'>;
@@ -111,10 +115,13 @@ export function createEncryptionService(deps: EncryptionServiceDeps) {
     }
     const kms = log.failures[0];
     if (kms) {
-      if (operation === 'decrypt' && (kms.kind === 'InvalidCiphertext' || kms.kind === 'IncorrectKey')) {
+      const failure = classifyAwsKmsFailure(kms);
+      if (operation === 'decrypt' && failure.kind === 'InvalidCiphertext') {
         throw generalError(400, 'The message\'s data key does not decrypt under this organization\'s key and context: it was altered, or made for someone else.');
       }
-      throw await keyFailure(orgId, key.keyId, settings, deps.keyErrors, kms);
+      // Worded by the organization's key adapter (the AWS exception, what to change in AWS).
+      const provider = await deps.keys.forReference(orgId, key.keyId).catch(() => undefined);
+      throw await keyFailure(orgId, key.keyId, deps.keyErrors, failure, provider);
     }
     if (operation === 'decrypt') {
       throw generalError(

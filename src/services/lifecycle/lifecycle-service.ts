@@ -76,7 +76,7 @@ export function createLifecycleService(deps: LifecycleServiceDeps) {
       const description = await provider.describe();
       if (description.state === 'Enabled') return undefined;
       if (description.state === 'Disabled') {
-        return `${protects}: the key is Disabled. Enable it again where it is kept. ${provider.remediation(new KeyProviderError('Disabled', description.detail, { operation: 'Describe' }), 'rewrap again')}`;
+        return `${protects}: the key is Disabled. Enable it again where it is kept. ${provider.remediation(new KeyProviderError('Disabled', description.detail, { operation: 'Describe' }), { nextStep: 'rewrap again', orgId })}`;
       }
       if (description.state === 'PendingDeletion') {
         return `${protects}: the key is pending deletion. Cancel the deletion (kms:CancelKeyDeletion) and enable it, then rewrap again; once it is deleted that data is lost.`;

@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KmsCallError } from '../../kms/kms-failure.js';
 import { isKeyProviderError, KeyProviderError, type DataKeyBinding, type KeyProvider, type WrappedDataKey } from '../../providers/key-provider.js';
 import { typeOwningReference } from '../../providers/registry.js';
 import { isStoreUnavailable } from '../../store/store-faults.js';
 import type { JobsTable } from '../../store/schema.js';
-import { remediationFor } from '../../providers/aws-kms/remediation.js';
 import type { AuditRecorder } from '../keyconfig/keyconfig-service.js';
 import type { OrgKeys } from '../keyconfig/org-keys.js';
 import { MAX_IDS_PER_GROUP, groupKey, type JobErrorGroup } from './job-model.js';
@@ -103,8 +101,8 @@ export async function runRewrapJob(deps: RewrapDeps, job: JobsTable, shouldStop:
       // Which key refused: the target when wrapping failed, else the key the data key is under.
       // (None when the source's adapter could not even be built: its own message says why.)
       const refusing = failure.details.operation === 'Encrypt' ? target : await deps.keys.forReference(orgId, row.key_arn).catch(() => undefined);
-      const reason = rewrapReason(failure, row, orgId, settings, refusing);
-      const providerError = failure.cause instanceof KmsCallError ? failure.cause.awsName : failure.providerError ?? failure.kind;
+      const reason = rewrapReason(failure, row, orgId, refusing);
+      const providerError = failure.providerError ?? failure.kind;
       const key = groupKey({ keyArn: row.key_arn, awsError: providerError, reason });
       const group = errorGroups.get(key) ?? { keyArn: row.key_arn, awsError: providerError, reason, count: 0, dataKeyIds: [] };
       group.count++;
@@ -214,22 +212,8 @@ async function resolveTargetArn(target: KeyProvider, job: JobsTable, contextKey:
 }
 
 /** What to fix for a data key that could not be moved, ending with what to do next: rewrap again. */
-function rewrapReason(providerFailure: KeyProviderError, row: RewrapCandidate, orgId: string, settings: RewrapSettings, refusing: KeyProvider | undefined): string {
-  const failure = providerFailure.cause;
-  if (!(failure instanceof KmsCallError)) {
-    const what = `Data keys under ${row.key_arn} could not be moved (${providerFailure.providerError ?? providerFailure.kind} on ${providerFailure.details.operation ?? 'Rewrap'}).`;
-    const remedy = refusing ? refusing.remediation(providerFailure, 'rewrap again') : `${providerFailure.message} Fix that, then rewrap again.`;
-    return `${what} ${remedy} Those data keys stay under their old key until a rewrap moves them.`;
-  }
-  const remediation = remediationFor(failure, {
-    orgId,
-    platformAccountId: settings.platformAccountId,
-    encryptionContextKey: row.context_key,
-    keyId: row.key_arn,
-    region: row.key_arn.split(':')[3] ?? settings.defaultRegion,
-    accountId: row.key_arn.split(':')[4],
-    nextStep: 'rewrap again',
-  });
-  const what = `Data keys under ${row.key_arn} could not be moved (${failure.awsName} on ${failure.operation}).`;
+function rewrapReason(failure: KeyProviderError, row: RewrapCandidate, orgId: string, refusing: KeyProvider | undefined): string {
+  const what = `Data keys under ${row.key_arn} could not be moved (${failure.providerError ?? failure.kind} on ${failure.details.operation ?? 'Rewrap'}).`;
+  const remediation = refusing ? refusing.remediation(failure, { nextStep: 'rewrap again', orgId }) : `${failure.message}. Fix that, then rewrap again.`;
   return /rewrap again/.test(remediation) ? `${what} ${remediation}` : `${what} ${remediation} Then rewrap again: those data keys stay under their old key until a rewrap moves them.`;
 }

@@ -103,7 +103,7 @@ export function createDataKeyManager(deps: DataKeyManagerDeps) {
         if (isKeyProviderError(err, 'InvalidCiphertext')) {
           throw dataIntegrityError('the key provider refused the stored org data key', { dataKeyId: row.id });
         }
-        throw await keyFailure(orgId, row.key_arn, settings, deps.keyErrors, err, provider?.remediation);
+        throw await keyFailure(orgId, row.key_arn, deps.keyErrors, err, provider);
       }
       await deps.keyErrors?.success(orgId, row.key_arn);
       if (out.plaintext.length !== KEY_LENGTH) {
@@ -147,13 +147,12 @@ export function createDataKeyManager(deps: DataKeyManagerDeps) {
     const generated = await withKeyErrors(
       orgId,
       key.keyId,
-      settings,
       deps.keyErrors,
       async () => {
         provider = await deps.keys.forReference(orgId, key.keyId);
         return provider.generateDataKey({ orgId, dataKeyId: id, contextKey: settings.encryptionContextKey });
       },
-      (f) => provider?.remediation(f) ?? f.message,
+      () => provider,
     );
     if (generated.plaintext.length !== KEY_LENGTH) {
       generated.plaintext.fill(0);

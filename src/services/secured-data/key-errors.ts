@@ -1,9 +1,6 @@
-import { KmsCallError, type KmsFailureKind } from '../../kms/kms-failure.js';
-import { regionOf } from '../../kms/kms-gateway.js';
-import { errorTypeOf, KeyProviderError, type KeyFailureKind } from '../../providers/key-provider.js';
+import { failureReport, KeyProviderError, type KeyFailureKind, type KeyProvider } from '../../providers/key-provider.js';
 import { AppError } from '../errors.js';
 import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
-import { errorTypeFor, remediationFor } from '../../providers/aws-kms/remediation.js';
 
 /** What a KMS failure message needs to say what to change in AWS. */
 export interface KeyErrorSettings {
@@ -12,51 +9,15 @@ export interface KeyErrorSettings {
   defaultRegion: string;
 }
 
-/** Failures of the platform side (KMS unreachable, throttled, failing) are 503; a key the customer made unusable is 424. */
-const TRANSIENT = new Set<KmsCallError['kind']>(['Unreachable', 'Throttled', 'Internal']);
-
 /**
- * A KMS failure as the API reports it: 424 (the customer's key cannot be used: disabled, denied,
- * gone, pending deletion) or 503 (KMS unreachable or throttling; try again), with errorType
- * CustomerKeyNotFound or CustomerKeyUnavailable and the remediation sentence of the key configuration.
+ * A failure of the organization's key as the API reports it: 424 when it is an answer about the
+ * key (disabled, denied, gone, pending deletion, misconfigured), 503 when it may pass by itself
+ * (unreachable, throttled, failing), worded by the key's adapter (AWS KMS names the AWS exception
+ * as `awsError`) or, without one, by the port's default with the adapter's remediation sentence.
  */
-export function customerKeyError(failure: KmsCallError, orgId: string, keyId: string, settings: KeyErrorSettings): AppError {
-  const accountId = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:(\d{12}):/.exec(keyId)?.[1];
-  const remediation = remediationFor(failure, {
-    orgId,
-    keyId,
-    platformAccountId: settings.platformAccountId,
-    encryptionContextKey: settings.encryptionContextKey,
-    region: regionOf(keyId, settings.defaultRegion),
-    ...(accountId ? { accountId } : {}),
-  });
-  const status = TRANSIENT.has(failure.kind) ? 503 : 424;
-  return new AppError(
-    status,
-    status === 503 ? 'customer.key.unreachable' : 'customer.key.error',
-    `The organization's KMS key cannot be used (${failure.awsName} on ${failure.operation}). ${remediation}`,
-    errorTypeFor(failure),
-    { keyId, awsError: failure.awsName, operation: failure.operation },
-  );
-}
-
-/**
- * A failure of any provider as the API reports it: an AWS failure keeps the AWS wording above; any
- * other is 503 when it may pass by itself (unreachable, throttled, failing) and 424 when it is an
- * answer about the key or its configuration, with the provider's remediation sentence.
- */
-export function providerKeyError(failure: KeyProviderError, orgId: string, keyId: string, settings: KeyErrorSettings, remediation?: (f: KeyProviderError) => string): AppError {
-  if (failure.cause instanceof KmsCallError) return customerKeyError(failure.cause, orgId, keyId, settings);
-  const status = failure.retryable || failure.kind === 'Internal' ? 503 : 424;
-  const what = failure.providerError ?? failure.kind;
-  const operation = failure.details.operation ?? 'a key call';
-  return new AppError(
-    status,
-    status === 503 ? 'customer.key.unreachable' : 'customer.key.error',
-    `The organization's key cannot be used (${what} on ${operation}). ${remediation ? remediation(failure) : failure.message}`,
-    errorTypeOf(failure.kind),
-    { keyId, providerError: what, failureKind: failure.kind, operation },
-  );
+export function providerKeyError(failure: KeyProviderError, orgId: string, keyId: string, provider?: Pick<KeyProvider, 'report' | 'remediation'>): AppError {
+  const report = provider?.report?.(failure, { orgId, keyId }) ?? failureReport(failure, keyId, provider ? provider.remediation(failure, { orgId }) : failure.message);
+  return new AppError(report.status, report.code, report.message, report.errorType, report.details);
 }
 
 /** The lastError body stored on the key configuration (the same shape the Test reports). */
@@ -70,8 +31,8 @@ export function lastErrorBody(err: AppError): Record<string, unknown> {
   };
 }
 
-/** What key health is told of a failure: the AWS kind, or the provider-neutral one. */
-export type ObservedFailureKind = KmsFailureKind | KeyFailureKind;
+/** What key health is told of a failure: its provider-neutral kind. */
+export type ObservedFailureKind = KeyFailureKind;
 
 export type KeyErrorRecorder = ReturnType<typeof createKeyErrorRecorder>;
 
@@ -136,42 +97,30 @@ export function createKeyErrorRecorder(deps: { keyConfigs: Pick<KeyConfigService
 }
 
 /**
- * A failed KMS call as the API error to throw: a KmsCallError becomes the 424/503 error (and is
- * recorded as the configuration's lastError); anything else is returned unchanged.
+ * A failed call to the organization's key as the API error to throw: a KeyProviderError becomes the
+ * 424/503 error (and is recorded as the configuration's lastError and told to key health); anything
+ * else is returned unchanged.
  */
-export async function keyFailure(
-  orgId: string,
-  keyId: string,
-  settings: KeyErrorSettings,
-  recorder: KeyErrorRecorder | undefined,
-  err: unknown,
-  remediation?: (f: KeyProviderError) => string,
-): Promise<unknown> {
-  if (err instanceof KeyProviderError) {
-    const appError = providerKeyError(err, orgId, keyId, settings, remediation);
-    await recorder?.failure(orgId, appError, err.cause instanceof KmsCallError ? err.cause.kind : err.kind);
-    return appError;
-  }
-  if (!(err instanceof KmsCallError)) return err;
-  const appError = customerKeyError(err, orgId, keyId, settings);
+export async function keyFailure(orgId: string, keyId: string, recorder: KeyErrorRecorder | undefined, err: unknown, provider?: Pick<KeyProvider, 'report' | 'remediation'>): Promise<unknown> {
+  if (!(err instanceof KeyProviderError)) return err;
+  const appError = providerKeyError(err, orgId, keyId, provider);
   await recorder?.failure(orgId, appError, err.kind);
   return appError;
 }
 
-/** Wraps a KMS call: a KmsCallError becomes the API error (and is recorded), a success clears the record. */
+/** Wraps a call to the organization's key: a failure becomes the API error (and is recorded), a success clears the record. */
 export async function withKeyErrors<T>(
   orgId: string,
   keyId: string,
-  settings: KeyErrorSettings,
   recorder: KeyErrorRecorder | undefined,
   call: () => Promise<T>,
-  remediation?: (f: KeyProviderError) => string,
+  provider?: () => Pick<KeyProvider, 'report' | 'remediation'> | undefined,
 ): Promise<T> {
   let result: T;
   try {
     result = await call();
   } catch (err) {
-    throw await keyFailure(orgId, keyId, settings, recorder, err, remediation);
+    throw await keyFailure(orgId, keyId, recorder, err, provider?.());
   }
   await recorder?.success(orgId, keyId);
   return result;
