@@ -171,7 +171,9 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
   }
 
   /** The key the configuration resolved to: the Test's key ARN (an alias follows to its key), the XKS key reference. */
-  const resolvedKey = (checked: CheckedBody, report: KeyTestReport) => (checked.type === 'None' ? null : report.keyArn ?? checked.reference);
+  const resolvedKey = (checked: CheckedBody, report: KeyTestReport) => (ownKey(checked.type) ? report.keyArn ?? checked.reference : null);
+  /** The audit action of a save: choosing the platform's key (None) is recorded apart. */
+  const saveAction = (type: KeyConfigurationType, action: 'keyconfig.create' | 'keyconfig.save') => (ownKey(type) ? action : 'keyconfig.none');
 
   function refused(report: KeyTestReport): AppError {
     return new AppError(
@@ -234,7 +236,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
       const inserted = await dal.transaction(async (trx) => {
         if (!(await dal.insert(row, trx))) return false;
         await dal.insertHistory(historyRow(row, report), trx);
-        await audit(caller, type === 'None' ? 'keyconfig.none' : 'keyconfig.create', row.id, 'success', {
+        await audit(caller, saveAction(type, 'keyconfig.create'), row.id, 'success', {
           new: { ...described(checked), keyArn: row.key_arn, version: 1 },
           test: summary(report),
         }, trx);
@@ -259,7 +261,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
       const report = await test(caller, checked);
       const old = { ...describedRow(current), keyArn: current.key_arn, version: current.version };
       if (!report.ok) {
-        await audit(caller, type === 'None' ? 'keyconfig.none' : 'keyconfig.save', id, 'failure', { old, requested: described(checked), test: summary(report) });
+        await audit(caller, saveAction(type, 'keyconfig.save'), id, 'failure', { old, requested: described(checked), test: summary(report) });
         throw refused(report);
       }
       const next: KeyConfigurationsTable = {
@@ -279,7 +281,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
         const { id: _id, org_id: _org, created_at: _c, ...changes } = next;
         if (!(await dal.updateIfVersion(caller.orgId, id, current.version, changes, trx))) return false;
         await dal.insertHistory(historyRow(next, report), trx);
-        await audit(caller, type === 'None' ? 'keyconfig.none' : 'keyconfig.save', id, 'success', {
+        await audit(caller, saveAction(type, 'keyconfig.save'), id, 'success', {
           old,
           new: { ...described(checked), keyArn: next.key_arn, version: next.version },
           // Which secrets this save set (names only): a credential rotation is on the record.
@@ -297,9 +299,11 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
     /** Test: the body as sent (secrets masked), extended with the step report. Saves nothing. */
     async validate(caller: Caller, body: KeyConfigBody) {
       const type = body.keyConfigurationType;
+      // A type without a key of the organization's has no url.
+      const urlless = keyConfigurationType(type)?.customerOwned === false;
       const { checked, report } = await testBody(caller, body);
       await audit(caller, 'keyconfig.test', body.id ?? 'unsaved', report.ok ? 'success' : 'failure', {
-        ...(checked ? described(checked) : { keyConfigurationType: type, url: type === 'None' ? '' : body.url }),
+        ...(checked ? described(checked) : { keyConfigurationType: type, url: urlless ? '' : body.url }),
         test: summary(report),
       });
       const echoed: Record<string, unknown> = { ...body };
@@ -307,7 +311,7 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
       for (const f of spec?.fields ?? []) if (f.secret && echoed[f.name] !== undefined) echoed[f.name] = SECRET_MASK;
       return {
         ...echoed,
-        url: type === 'None' ? '' : body.url ?? '',
+        url: urlless ? '' : body.url ?? '',
         ...(report.lastError ? { lastError: report.lastError } : {}),
         ok: report.ok,
         steps: report.steps,
@@ -375,6 +379,11 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
       await dal.setLastError(orgId, error ? JSON.stringify(error) : null);
     },
   };
+}
+
+/** Whether the type's key is the organization's own (not the platform's). */
+function ownKey(type: KeyConfigurationType): boolean {
+  return KEY_CONFIGURATION_TYPES[type].customerOwned;
 }
 
 function historyRow(row: KeyConfigurationsTable, report: KeyTestReport) {
