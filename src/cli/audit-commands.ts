@@ -2,9 +2,10 @@ import { once } from 'node:events';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { openConvaultDatabase } from '../server/runtime.js';
+import { createCoreServices } from '../server/services.js';
 import { createAuditDal } from '../services/audit/audit-dal.js';
 import { createAuditSealer } from '../services/audit/audit-sealer.js';
-import { createAuditService, type AuditService } from '../services/audit/audit-service.js';
+import type { AuditService } from '../services/audit/audit-service.js';
 import { canonicalJson } from '../services/audit/canonical-json.js';
 import type { AuditVerification } from '../services/audit/types.js';
 import { AppError } from '../services/errors.js';
@@ -82,13 +83,14 @@ export function describeBreak(orgId: string, result: Extract<AuditVerification, 
 
 async function withAudit(orgId: string, fn: (service: AuditService) => Promise<void>): Promise<void> {
   return runCommand(async () => {
-    const database = await openConvaultDatabase(loadConfig());
+    const config = loadConfig();
+    const database = await openConvaultDatabase(config);
     try {
       // A typo in --org would otherwise "verify" an empty trail. An organization that is gone but
       // left a trail behind can still be exported and verified.
       const known = (await createOrgDal(database.db).findOrganization(orgId)) ?? (await createAuditDal(database.db).findHead(orgId));
       if (!known) throw new AppError(404, 'not.found', `Organization ${orgId} was not found and has no audit trail; list organizations with \`convault orgs list\`.`);
-      await fn(createAuditService({ db: database.db }));
+      await fn(createCoreServices(config, { database }).audit);
     } finally {
       await database.close();
     }

@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
-import { createAuditService } from '../services/audit/audit-service.js';
-import { platformOrgIdFrom } from '../services/auth/auth-service.js';
-import { createTokenService, type TokenService } from '../services/auth/token-service.js';
-import { createOrgDal } from '../services/orgs/org-dal.js';
-import { createOrgService } from '../services/orgs/org-service.js';
+import type { TokenService } from '../services/auth/token-service.js';
+import type { createOrgService } from '../services/orgs/org-service.js';
 import { openConvaultDatabase } from '../server/runtime.js';
+import { createCoreServices } from '../server/services.js';
 import { printResult, runCommand } from './run-command.js';
 
 /** `orgs` and `tokens`: work on the same database as `serve`, also while it runs (SQLite WAL, or PostgreSQL). */
@@ -98,13 +96,12 @@ async function withServices(
   fn: (s: { orgService: ReturnType<typeof createOrgService>; tokenService: TokenService }) => Promise<void>,
 ): Promise<void> {
   return runCommand(async () => {
-    const database = await openConvaultDatabase(loadConfig());
+    const config = loadConfig();
+    const database = await openConvaultDatabase(config);
     try {
-      const orgDal = createOrgDal(database.db);
-      await fn({
-        orgService: createOrgService({ orgDal }),
-        tokenService: createTokenService({ db: database.db, audit: createAuditService({ db: database.db }), platformOrgId: platformOrgIdFrom(orgDal) }),
-      });
+      // The same services `serve` wires (the composition root's core: no key provider needed here).
+      const core = createCoreServices(config, { database });
+      await fn({ orgService: core.orgs, tokenService: core.tokens });
     } finally {
       await database.close();
     }

@@ -71,6 +71,29 @@ export interface BackgroundLoop {
 
 export type WiredServices = ReturnType<typeof createServices>;
 
+/**
+ * The services that need no key provider — audit trail, authentication, tokens, organizations —
+ * as every process wires them: `createServices` below, and the CLI commands that only manage
+ * organizations, tokens or the audit trail.
+ */
+export function createCoreServices(config: Config, deps: { database: DatabaseHandle<Database>; metrics?: ConvaultMetrics }) {
+  const { db } = deps.database;
+  const orgDal = createOrgDal(db);
+  // SQLite: concurrent writes share one transaction and one commit (src/store/group-commit.ts).
+  const groupCommit = deps.database.dialect === 'sqlite' ? createGroupCommitter(db) : undefined;
+  const created = createAuditService({ db, groupCommit });
+  const audit = deps.metrics ? countAppends(created, deps.metrics.auditAppended) : created;
+  const platformOrgId = platformOrgIdFrom(orgDal);
+  return {
+    orgDal,
+    groupCommit,
+    audit,
+    auth: createAuthService({ tokenDal: createTokenDal(db), platformOrgId, tokenCacheMaxAgeMs: config.tokenCacheMaxAgeMs }),
+    tokens: createTokenService({ db, audit, platformOrgId }),
+    orgs: createOrgService({ orgDal }),
+  };
+}
+
 export function createServices(
   config: Config,
   deps: {
@@ -85,14 +108,7 @@ export function createServices(
   const { database, kms, logger } = deps;
   const { db } = database;
   const metrics = deps.metrics ?? createConvaultMetrics({ orgLabel: config.metrics.orgLabel });
-  const orgDal = createOrgDal(db);
-  // SQLite: concurrent writes share one transaction and one commit (src/store/group-commit.ts).
-  const groupCommit = database.dialect === 'sqlite' ? createGroupCommitter(db) : undefined;
-  const audit = countAppends(createAuditService({ db, groupCommit }), metrics.auditAppended);
-  const platformOrgId = platformOrgIdFrom(orgDal);
-  const auth = createAuthService({ tokenDal: createTokenDal(db), platformOrgId, tokenCacheMaxAgeMs: config.tokenCacheMaxAgeMs });
-  const tokens = createTokenService({ db, audit, platformOrgId });
-  const orgs = createOrgService({ orgDal });
+  const { orgDal, groupCommit, audit, auth, tokens, orgs } = createCoreServices(config, { database, metrics });
 
   // Every service reaches the organization's key through the provider port (src/providers).
   const keyLayer = createKeyLayer({ db, gateway: kms.gateway, platformKeyArn: kms.platformKeyArn, settings: keyLayerSettings(config) });
