@@ -1,4 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openXksProxy, type XksCredentials, type XksProxy, type XksServer } from '../src/xks/index.js';
 import { configureOrgKey, createCustomerKey, ORG_ADMIN_PERMISSIONS, orgWithCustomerKey } from './support/customer-keys.js';
@@ -185,6 +188,31 @@ for (const target of databaseTargets) {
       expect(rotated.status).toBe(200);
       expect(rotated.body.version).toBe(4);
       await expectReadable(org.token, await writeValues(org.token, 1, 'rotation'));
+    });
+
+    it('an https proxy: refused without its CA (TLS verified), tested, saved and used with a CA bundle of the configuration', async () => {
+      const dir = tempDir('convault-lkm-tls-');
+      const f = (name: string) => path.join(dir, name);
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('server.key'), '-out', f('server.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+      const tls = await proxy.serve({ host: '127.0.0.1', port: 0, tls: { cert: fs.readFileSync(f('server.pem')), key: fs.readFileSync(f('server.key')) } });
+      try {
+        const org = await createOrgWithToken(server, 'Tls', PERMISSIONS);
+        const url = `${tls.url}${store.uriPrefix}`;
+        expect(url.startsWith('https://')).toBe(true);
+        const untrusted = await call('POST', `${BASE}/validate`, org.token, lkm({ url }));
+        expect(untrusted.body).toMatchObject({ ok: false, lastError: { failureKind: 'Misconfigured', errorType: 'InvalidKeyConfiguration' } });
+        const caBundle = fs.readFileSync(f('server.pem'), 'utf8');
+        const created = await call('POST', BASE, org.token, lkm({ url, caBundle }));
+        expect(created.status, JSON.stringify(created.body)).toBe(201);
+        expect(created.body.caBundle).toBe(caBundle);
+        await expectReadable(org.token, await writeValues(org.token, 1, 'tls'));
+        // The audit event names the bundle, not its body.
+        const events = await server.runtime.database.db.selectFrom('audit_events').select('details').where('org_id', '=', org.orgId).where('action', '=', 'keyconfig.create').execute();
+        expect(events[0]!.details).toContain('"caBundle":"(PEM)"');
+      } finally {
+        await tls.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('refuses Encrypt/Decrypt Data with EncryptDataNotSupported', async () => {
