@@ -12,7 +12,7 @@ import type { Database } from '../store/schema.js';
 import { VERSION } from '../version.js';
 import { buildApp, type AppServices } from './app.js';
 import type { KeyLayer } from './key-layer.js';
-import { createServices, startBackground, stopBackground } from './services.js';
+import { createServices, startBackground, stopBackground, tokensInTransaction } from './services.js';
 import { setupKms, type KmsSetup } from './kms-setup.js';
 import { startMetricsListener } from './routes/metrics.js';
 import { databaseFailure, ensureWritableDataDir, listenFailure, localKmsListenFailure, startupStep } from './startup-failures.js';
@@ -75,7 +75,7 @@ export async function startRuntime(config: Config): Promise<Runtime> {
 async function startServices(config: Config, database: DatabaseHandle<Database>, webhook: ReturnType<typeof webhookSettings>): Promise<Runtime> {
   const { db } = database;
   const metrics = createConvaultMetrics({ orgLabel: config.metrics.orgLabel });
-  const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
+  const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken, tokensIn: tokensInTransaction });
   const kms = await startupStep(() => setupKms(config, database), (err) => localKmsListenFailure(err, config));
   const kmsProvider = kmsProviderLabel(config.kms.endpoint);
   kms.metrics.subscribe((operation, outcome, ms) => metrics.observeKmsCall(kmsProvider, operation, outcome, ms));

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { KMSClient } from '@aws-sdk/client-kms';
+import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
 import type { KmsGateway } from '../kms/kms-gateway.js';
 import type { KmsMetrics } from '../kms/kms-metrics.js';
@@ -10,7 +11,7 @@ import { createAuditSealer } from '../services/audit/audit-sealer.js';
 import { createAuditService, type AuditService } from '../services/audit/audit-service.js';
 import { createAuthService, platformOrgIdFrom } from '../services/auth/auth-service.js';
 import { createTokenDal } from '../services/auth/token-dal.js';
-import { createTokenService } from '../services/auth/token-service.js';
+import { createTokenService, type TokenService } from '../services/auth/token-service.js';
 import { createEncryptionService } from '../services/encryption/encryption-service.js';
 import { createKeyHealthDal } from '../services/key-health/key-health-dal.js';
 import { createKeyHealthService } from '../services/key-health/key-health-service.js';
@@ -70,6 +71,14 @@ export interface BackgroundLoop {
 }
 
 export type WiredServices = ReturnType<typeof createServices>;
+
+/**
+ * The token service on a transaction, as the bootstrap of an empty database needs it (the first
+ * organization, its admin token and the audit event, all in one transaction).
+ */
+export function tokensInTransaction(trx: Kysely<Database>, platformOrgId: () => Promise<string>): TokenService {
+  return createTokenService({ db: trx, audit: createAuditService({ db: trx }), platformOrgId });
+}
 
 /**
  * The services that need no key provider — audit trail, authentication, tokens, organizations —

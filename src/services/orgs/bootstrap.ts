@@ -4,9 +4,8 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { ensurePrivateDir, ensurePrivateFile } from '../../store/private-files.js';
 import type { Database } from '../../store/schema.js';
-import { createAuditService } from '../audit/audit-service.js';
 import { PERMISSIONS } from '../auth/permissions.js';
-import { createTokenService } from '../auth/token-service.js';
+import type { TokenService } from '../auth/token-service.js';
 import { createOrgDal } from './org-dal.js';
 import { inTransaction } from '../../store/transactions.js';
 
@@ -25,7 +24,8 @@ export async function bootstrapIfEmpty(input: {
   db: Kysely<Database>;
   dataDir: string;
   token?: string;
-  clock?: () => number;
+  /** The token service on the bootstrap's transaction (the composition root's wiring, bound to `trx`). */
+  tokensIn(trx: Kysely<Database>, platformOrgId: () => Promise<string>): Pick<TokenService, 'create'>;
 }): Promise<BootstrapResult> {
   const existing = await createOrgDal(input.db).getMeta(BOOTSTRAP_META_KEY);
   if (existing) {
@@ -37,9 +37,8 @@ export async function bootstrapIfEmpty(input: {
   const created = await inTransaction(input.db, async (trx) => {
     const orgDal = createOrgDal(trx);
     if (!(await orgDal.claimMeta(BOOTSTRAP_META_KEY, orgId))) return undefined;
-    const now = (input.clock ?? Date.now)();
-    await orgDal.insertOrganization({ id: orgId, name: BOOTSTRAP_ORG_NAME, created_at: now });
-    const tokens = createTokenService({ db: trx, audit: createAuditService({ db: trx }), platformOrgId: async () => orgId, ...(input.clock ? { clock: input.clock } : {}) });
+    await orgDal.insertOrganization({ id: orgId, name: BOOTSTRAP_ORG_NAME, created_at: Date.now() });
+    const tokens = input.tokensIn(trx, async () => orgId);
     return tokens.create({ principal: 'system:bootstrap' }, { orgId, name: 'admin', kind: 'user', permissions: [...PERMISSIONS], token: input.token });
   });
   if (!created) return { created: false, orgId: await createOrgDal(input.db).getMeta(BOOTSTRAP_META_KEY) };
