@@ -19,6 +19,8 @@ export interface OrgKeysDeps {
   factory: Pick<ProviderFactory, 'forConfiguration' | 'forReference'>;
   secrets: Pick<SecretBox, 'open'>;
   refreshMs: number;
+  /** Adapters kept at most (default 10,000): the least recently looked up goes first. */
+  maxEntries?: number;
   clock?: () => number;
 }
 
@@ -33,6 +35,14 @@ export async function storedFields(
   const fields: ProviderFields = { url: row.url, ...parseStoredFields(row.fields).public };
   if (row.sealed_secrets) Object.assign(fields, await secrets.open(orgId, row.config_id, row.sealed_secrets));
   return fields;
+}
+
+/** A replaced adapter may still be in a call that began before: it is closed once such calls are over. */
+const RETIRE_AFTER_MS = 60_000;
+
+function retire(provider: KeyProvider): void {
+  if (!provider.close) return;
+  setTimeout(() => provider.close?.(), RETIRE_AFTER_MS).unref();
 }
 
 export function createOrgKeys(deps: OrgKeysDeps) {
@@ -67,8 +77,15 @@ export function createOrgKeys(deps: OrgKeysDeps) {
           providerError: 'UnknownKeyReference',
         });
       }
-      if (cached && cached.provider !== found.provider) cached.provider.close?.();
+      if (cached && cached.provider !== found.provider) retire(cached.provider);
+      cache.delete(key);
       cache.set(key, { ...found, checkedAt: clock() });
+      // Insertion order is lookup order: the first entry is the one looked up longest ago.
+      for (const [oldKey, old] of cache) {
+        if (cache.size <= (deps.maxEntries ?? 10_000)) break;
+        cache.delete(oldKey);
+        retire(old.provider);
+      }
       return found.provider;
     },
 
