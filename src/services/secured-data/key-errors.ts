@@ -2,7 +2,7 @@ import { failureReport, KeyProviderError, type KeyFailureKind, type KeyProvider 
 import { AppError } from '../errors.js';
 import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
 
-/** What a KMS failure message needs to say what to change in AWS. */
+/** The deployment's KMS settings the data key and encryption services carry (what their messages name). */
 export interface KeyErrorSettings {
   platformAccountId: string;
   encryptionContextKey: string;
