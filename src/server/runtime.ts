@@ -100,7 +100,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
   const metrics = createConvaultMetrics({ orgLabel: config.metrics.orgLabel });
   const orgDal = createOrgDal(db);
   // SQLite: concurrent writes share one transaction and one commit (src/store/group-commit.ts).
-  const groupCommit = database.dialect === 'sqlite' ? createGroupCommitter(db) : undefined;
+  const groupCommit = database.dialect === 'sqlite' ? createGroupCommitter(db, { onBatch: metrics.observeGroupCommit }) : undefined;
   const audit = countAppends(createAuditService({ db, groupCommit }), metrics.auditAppended);
   const platformOrgId = platformOrgIdFrom(orgDal);
   const auth = createAuthService({ tokenDal: createTokenDal(db), platformOrgId, tokenCacheMaxAgeMs: config.tokenCacheMaxAgeMs });
