@@ -84,7 +84,7 @@ describe('group commit through the API (SQLite)', () => {
     const histogram = () => server.runtime.metrics.registry.getSingleMetric('convault_sqlite_group_commit_requests')!.get();
     const totals = async () => {
       const values = (await histogram()).values;
-      const pick = (name: string) => Number(values.find((v) => v.metricName === name)?.value ?? 0);
+      const pick = (name: string) => Number(values.find((v) => (v as { metricName?: string }).metricName === name)?.value ?? 0);
       return { commits: pick('convault_sqlite_group_commit_requests_count'), requests: pick('convault_sqlite_group_commit_requests_sum') };
     };
     const before = await totals();

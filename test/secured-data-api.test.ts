@@ -210,14 +210,16 @@ for (const target of databaseTargets) {
       expect((await call('GET', convReplaced, undefined, switcher.token)).body.data).toEqual({ c: 'new' });
 
       // New conversations use B; the data keys record the configuration they were made under.
-      const rows = await server.runtime.database.db
-        .selectFrom('org_data_keys')
-        .select(['key_id_used', 'key_arn', 'config_version', 'conversations'])
-        .where('org_id', '=', switcher.orgId)
-        .orderBy('created_at')
-        .execute();
+      const db = server.runtime.database.db;
+      const dataKeys = await db.selectFrom('org_data_keys').select(['id', 'key_id_used', 'key_arn', 'config_version']).where('org_id', '=', switcher.orgId).orderBy('created_at').execute();
+      const rows = [];
+      for (const { id, ...k } of dataKeys) {
+        const n = await db.selectFrom('conversation_keys').select((eb) => eb.fn.countAll<number>().as('n')).where('org_id', '=', switcher.orgId).where('data_key_id', '=', id).executeTakeFirstOrThrow();
+        rows.push({ ...k, conversations: Number(n.n) });
+      }
       expect(rows).toEqual([
-        { key_id_used: switcher.key.aliasArn, key_arn: switcher.key.keyArn, config_version: 1, conversations: 3 },
+        // The two rewritten conversations moved to B; the untouched one is still protected by A's data key.
+        { key_id_used: switcher.key.aliasArn, key_arn: switcher.key.keyArn, config_version: 1, conversations: 1 },
         { key_id_used: keyB.aliasArn, key_arn: keyB.keyArn, config_version: 2, conversations: 2 },
       ]);
     });

@@ -115,10 +115,9 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
 
     /**
      * Inserts a new conversation key unless the conversation has one (the primary key decides a
-     * race: exactly one wins). The winner also counts the conversation on its data key — which must
-     * still be live: a data key shredded meanwhile (by another node) answers 'dataKeyGone', and the
-     * caller rolls back — and drops values a crash left behind after a shred (they belong to a
-     * destroyed key).
+     * race: exactly one wins). The winner also checks that its data key is still live — one
+     * shredded meanwhile (by another node) answers 'dataKeyGone', and the caller rolls back — and
+     * drops values a crash left behind after a shred (they belong to a destroyed key).
      */
     async insertConversationKey(trx: Kysely<Database>, row: ConversationKeysTable): Promise<'inserted' | 'exists' | 'dataKeyGone'> {
       const res = await trx
@@ -127,7 +126,7 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
         .onConflict((oc) => oc.columns(['org_id', 'conversation_id']).doNothing())
         .executeTakeFirst();
       if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) return 'exists';
-      if (!(await dal.countConversation(trx, row.org_id, row.data_key_id))) return 'dataKeyGone';
+      if (!(await dal.dataKeyUsable(trx, row.org_id, row.data_key_id))) return 'dataKeyGone';
       await trx.deleteFrom('secured_values').where('org_id', '=', row.org_id).where('conversation_id', '=', row.conversation_id).execute();
       return 'inserted';
     },
@@ -142,7 +141,7 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
         .where('org_id', '=', row.org_id)
         .where('conversation_id', '=', row.conversation_id)
         .execute();
-      if (!(await dal.countConversation(trx, row.org_id, row.data_key_id))) return 'dataKeyGone';
+      if (!(await dal.dataKeyUsable(trx, row.org_id, row.data_key_id))) return 'dataKeyGone';
       return 'inserted';
     },
 
@@ -154,16 +153,37 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
       return row ? { wrapped: Buffer.from(row.wrapped) } : undefined;
     },
 
-    /** Counts one more conversation on a live data key; false when the data key is shredded or gone. */
-    async countConversation(trx: Kysely<Database>, orgId: string, dataKeyId: string): Promise<boolean> {
-      const res = await trx
+    /**
+     * Whether the data key is live, checked in the transaction that stores a conversation key under
+     * it. PostgreSQL takes a share lock: a shred (an update of the row) waits for this transaction
+     * and then deletes its conversation key, and one that committed first makes this answer false —
+     * while concurrent writers of one organization do not queue on the row as they would on an
+     * update. SQLite transactions are serial.
+     */
+    async dataKeyUsable(trx: Kysely<Database>, orgId: string, dataKeyId: string): Promise<boolean> {
+      let q = trx.selectFrom('org_data_keys').select('id').where('org_id', '=', orgId).where('id', '=', dataKeyId).where('shredded_at', 'is', null);
+      if (dialect === 'postgres') q = q.forShare();
+      return (await q.executeTakeFirst()) !== undefined;
+    },
+
+    /**
+     * Reserves up to `n` more conversations on a live data key for this node, within `max`; returns
+     * how many were granted (0: the key is full or shredded). Nodes reserve in blocks so that the
+     * per-key bound holds across nodes without touching the row for every conversation.
+     */
+    async reserveConversations(orgId: string, dataKeyId: string, n: number, max: number): Promise<number> {
+      const row = await db
         .updateTable('org_data_keys')
-        .set((eb) => ({ conversations: eb('conversations', '+', 1) }))
+        .set((eb) => ({ conversations: eb('conversations', '+', n) }))
         .where('org_id', '=', orgId)
         .where('id', '=', dataKeyId)
         .where('shredded_at', 'is', null)
+        .where('conversations', '<', max)
+        .returning('conversations')
         .executeTakeFirst();
-      return Number(res.numUpdatedRows) > 0;
+      if (!row) return 0;
+      // The slots past `max` are not granted; the counter is an upper bound of what was used.
+      return Math.min(n, max - (Number(row.conversations) - n));
     },
 
     /** Destroys the conversation key (crypto-shred). Returns whether there was one. */

@@ -199,7 +199,6 @@ export function createSecuredDataService(deps: SecuredDataServiceDeps) {
         if (names === undefined) continue; // another writer got there first: start again from its state
         if (plan.kind !== 'existing') {
           conversationKeys.remember(plan.created);
-          dataKeys.noteConversation(orgId, plan.created.row.data_key_id);
         }
         return { conversationId, attributeNames: names, keyConfigurationVersion: plan.dataKey.config_version, keyArn: plan.dataKey.key_arn };
       } finally {
