@@ -19,7 +19,7 @@ import { forgetLocalKmsUrl, recordLocalKmsUrl } from '../kms/local-kms-address.j
 import { createLifecycleDal } from '../services/lifecycle/lifecycle-dal.js';
 import { createLifecycleService } from '../services/lifecycle/lifecycle-service.js';
 import { createRewrapService } from '../services/lifecycle/rewrap-service.js';
-import { createStoreRateLimiter } from '../services/store-rate-limiter.js';
+import { createFailureLimiter, createStoreRateLimiter } from '../services/store-rate-limiter.js';
 import { esdkClientProvider } from '../services/encryption/esdk-kms-client.js';
 import { createEncryptionService } from '../services/encryption/encryption-service.js';
 import { createKeyErrorRecorder } from '../services/secured-data/key-errors.js';
@@ -213,6 +213,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
     services,
     bodyLimitBytes: config.bodyLimitBytes,
     authFailuresPerMinute: config.authFailuresPerMinute,
+    authFailures: createFailureLimiter({ ...database, name: 'auth-failures', limit: config.authFailuresPerMinute, windowMs: 60_000 }),
     metrics: { registry: metrics, token: config.metrics.token },
     version: VERSION,
     logger: {
