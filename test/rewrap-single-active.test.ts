@@ -51,7 +51,10 @@ for (const target of databaseTargets) {
       }
       await configureOrgKey(server, org.token, (await createCustomerKey(server, { orgIds: [org.orgId] })).aliasArn);
 
-      // The job cannot finish while both answers are made: its KMS calls wait at the gate.
+      // On PostgreSQL the starts interleave between their read and their insert; on SQLite one node's
+      // requests cannot (those queries run synchronously), there the race is the CLI beside a server,
+      // and the second test shows the index refusing the second insert.
+      // The job cannot finish while the answers are made: its KMS calls wait at the gate.
       const gate = server.runtime.kms.localKms!.faults.hold('ReEncrypt');
       let answers;
       try {
