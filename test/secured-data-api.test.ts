@@ -55,6 +55,28 @@ for (const target of databaseTargets) {
       expect((await call('PATCH', conv, { data: { nope: null } })).status).toBe(200);
     });
 
+    it('PATCH that only deletes, on a conversation without secured data: 404 as a GET answers, and nothing is created', async () => {
+      const conv = randomUUID();
+      const missing = await call('GET', conv);
+      const deleting = await call('PATCH', conv, { data: { card: null, cvv: null } });
+      expectError(deleting, 404);
+      expect({ ...deleting.body, contextId: undefined }).toEqual({ ...missing.body, contextId: undefined });
+      // Deleting nothing at all is the same request: nothing to create.
+      expectError(await call('PATCH', conv, { data: {} }), 404);
+      // Another organization's conversation is missing for this one, whatever it deletes.
+      const foreign = randomUUID();
+      await call('PUT', foreign, { data: { theirs: 'B' } }, other.token);
+      expectError(await call('PATCH', foreign, { data: { theirs: null } }), 404);
+      expect((await call('GET', foreign, undefined, other.token)).body.data).toEqual({ theirs: 'B' });
+
+      expectError(await call('GET', conv), 404);
+      const db = server.runtime.database.db;
+      expect(await db.selectFrom('conversation_keys').selectAll().where('org_id', '=', org.orgId).where('conversation_id', '=', conv).execute()).toEqual([]);
+      // Once the conversation exists, deleting its last attribute is a change like any other.
+      expect((await call('PATCH', conv, { data: { card: '4111' } })).status).toBe(200);
+      expect((await call('PATCH', conv, { data: { card: null } })).body.attributeNames).toEqual([]);
+    });
+
     it('keeps Unicode values exactly', async () => {
       const conv = randomUUID();
       const data = { emoji: '💳 ✓ ü 中文 \u0000 "quoted" \\ back', newline: 'a\nb\r\n' };

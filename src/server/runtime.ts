@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { createAuditSealer, type AuditSealer } from '../services/audit/audit-sealer.js';
 import { createConvaultMetrics, type ConvaultMetrics } from '../metrics/registry.js';
@@ -19,7 +19,7 @@ import { forgetLocalKmsUrl, recordLocalKmsUrl } from '../kms/local-kms-address.j
 import { createLifecycleDal } from '../services/lifecycle/lifecycle-dal.js';
 import { createLifecycleService } from '../services/lifecycle/lifecycle-service.js';
 import { createRewrapService } from '../services/lifecycle/rewrap-service.js';
-import { createStoreRateLimiter } from '../services/store-rate-limiter.js';
+import { createFailureLimiter, createStoreRateLimiter } from '../services/store-rate-limiter.js';
 import { esdkClientProvider } from '../services/encryption/esdk-kms-client.js';
 import { createEncryptionService } from '../services/encryption/encryption-service.js';
 import { createKeyErrorRecorder } from '../services/secured-data/key-errors.js';
@@ -107,7 +107,10 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
   const tokens = createTokenService({ db, audit, platformOrgId });
   const orgs = createOrgService({ orgDal });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken });
-  const kms = await startupStep(() => setupKms(config, database), (err) => localKmsListenFailure(err, config));
+  // The embedded local KMS starts before the app whose logger it shares; until then it writes to stderr.
+  let appLog: FastifyBaseLogger | undefined;
+  const localKmsLog = { info: () => undefined, warn: (line: string) => (appLog ? appLog.warn(line) : void process.stderr.write(`${line}\n`)) };
+  const kms = await startupStep(() => setupKms(config, database, localKmsLog), (err) => localKmsListenFailure(err, config));
   const kmsProvider = kmsProviderLabel(config.kms.endpoint);
   kms.metrics.subscribe((operation, outcome, ms) => metrics.observeKmsCall(kmsProvider, operation, outcome, ms));
   const demoKeyAliasArn = bootstrap.orgId ? await kms.ensureDemoKey(bootstrap.orgId) : undefined;
@@ -210,6 +213,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
     services,
     bodyLimitBytes: config.bodyLimitBytes,
     authFailuresPerMinute: config.authFailuresPerMinute,
+    authFailures: createFailureLimiter({ ...database, name: 'auth-failures', limit: config.authFailuresPerMinute, windowMs: 60_000 }),
     metrics: { registry: metrics, token: config.metrics.token },
     version: VERSION,
     logger: {
@@ -217,6 +221,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
     },
   });
+  appLog = app.log;
   database.setLogger({ warn: (obj, msg) => app.log.warn(obj, msg) });
   let address: string;
   try {

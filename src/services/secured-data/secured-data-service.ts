@@ -99,9 +99,11 @@ export function createSecuredDataService(deps: SecuredDataServiceDeps) {
     cacheObserver: deps.cacheObservers?.conversationKeys,
   });
 
-  async function prepare(orgId: string, conversationId: string, mode: 'replace' | 'merge'): Promise<WritePlan> {
+  async function prepare(orgId: string, conversationId: string, mode: 'replace' | 'merge', deleteOnly: boolean): Promise<WritePlan> {
     const existing = await dal.findConversationKey(orgId, conversationId);
     if (!existing) {
+      // A merge that sets nothing (it only deletes) has nothing to create: the conversation is missing, as for a read.
+      if (deleteOnly) throw conversationNotFound();
       const created = await conversationKeys.create(orgId, conversationId);
       return { kind: 'create', key: created.plaintext, created, dataKey: created.dataKey };
     }
@@ -158,7 +160,7 @@ export function createSecuredDataService(deps: SecuredDataServiceDeps) {
     const change = parseSecuredDataBody(body, { allowNull: mode === 'merge' });
     const orgId = caller.orgId;
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const plan = await prepare(orgId, conversationId, mode);
+      const plan = await prepare(orgId, conversationId, mode, mode === 'merge' && change.set.size === 0);
       try {
         const now = clock();
         const sealed = sealAll(plan, orgId, conversationId, change.set, now);

@@ -8,6 +8,7 @@ import { keyHealth } from './0006-key-health.js';
 import { auditSealing } from './0007-audit-sealing.js';
 import { tokenLifecycle } from './0008-token-lifecycle.js';
 import { operations } from './0009-operations.js';
+import { rewrapSingleActive } from './0010-rewrap-single-active.js';
 
 /** The convault schema. Names sort in the order they run; never edit one that has shipped. */
 export const convaultMigrations: MigrationSet = {
@@ -22,5 +23,6 @@ export const convaultMigrations: MigrationSet = {
     '0007-audit-sealing': auditSealing,
     '0008-token-lifecycle': tokenLifecycle,
     '0009-operations': operations,
+    '0010-rewrap-single-active': rewrapSingleActive,
   },
 };
