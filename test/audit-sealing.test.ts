@@ -250,7 +250,7 @@ describe('a database written by the previous format (per-event chain, audit_head
         }
         await sql`insert into audit_heads (org_id, seq, last_hash) values (${org}, 4, ${old[3]!.hash})`.execute(handle.db);
 
-        expect(await runMigrations(handle.db, handle.dialect, convaultMigrations)).toEqual(['0007-audit-sealing', '0008-token-lifecycle', '0009-operations', '0011-local-key-manager']);
+        expect(await runMigrations(handle.db, handle.dialect, convaultMigrations)).toEqual(['0007-audit-sealing', '0008-token-lifecycle', '0009-operations', '0010-rewrap-single-active', '0011-local-key-manager']);
         const audit = createAuditService({ db: handle.db });
         expect(await audit.verify(org)).toMatchObject({ ok: true, count: 4, unsealed: { count: 0 } });
         expect(await all(audit.exportEvents(org))).toEqual(old);

@@ -44,6 +44,16 @@ describe('group commit on SQLite', () => {
     expect(committer.stats().batches).toBeLessThan(12);
   });
 
+  it('requests queued in separate turns of the event loop share one transaction (as HTTP requests arrive)', async () => {
+    const sizes: number[] = [];
+    const committer = createGroupCommitter(handle.db, { onBatch: (n) => sizes.push(n) });
+    // Each request reaches the committer from its own callback, as requests read from different sockets do.
+    const ids = Array.from({ length: 6 }, () => randomUUID());
+    await Promise.all(ids.map((id) => new Promise((resolve, reject) => setImmediate(() => committer.run((trx) => trx.insertInto('notes').values({ id, body: 'turn' }).execute()).then(resolve, reject)))));
+    expect(sizes).toEqual([6]);
+    expect(committer.stats()).toMatchObject({ batches: 1, requests: 6, largestBatch: 6 });
+  });
+
   it('answers each request only after the shared transaction committed', async () => {
     const committer = createGroupCommitter(handle.db);
     // Another connection to the file sees only committed rows.
@@ -68,6 +78,24 @@ describe('group commit through the API (SQLite)', () => {
     server = await startTestServer('sqlite');
   });
   afterAll(async () => server?.close());
+
+  it('concurrent HTTP writes share commits (convault_sqlite_group_commit_requests: fewer commits than requests)', async () => {
+    const org = await createOrgWithToken(server, 'Batching org', ['conversation:securedData:view', 'conversation:securedData:edit']);
+    const histogram = () => server.runtime.metrics.registry.getSingleMetric('convault_sqlite_group_commit_requests')!.get();
+    const totals = async () => {
+      const values = (await histogram()).values;
+      const pick = (name: string) => Number(values.find((v) => (v as { metricName?: string }).metricName === name)?.value ?? 0);
+      return { commits: pick('convault_sqlite_group_commit_requests_count'), requests: pick('convault_sqlite_group_commit_requests_sum') };
+    };
+    const before = await totals();
+    const ids = Array.from({ length: 32 }, () => randomUUID());
+    const answers = await Promise.all(ids.map((c) => server.call('PUT', `/api/v2/conversations/${c}/secureddata`, { token: org.token, body: { data: { v: c } } })));
+    expect(answers.map((a) => a.status)).toEqual(ids.map(() => 200));
+    const after = await totals();
+    // Every write and its audit event went through the committer; they did not each pay a commit.
+    expect(after.requests - before.requests).toBeGreaterThanOrEqual(32);
+    expect(after.commits - before.commits).toBeLessThan(after.requests - before.requests);
+  });
 
   it('a request refused inside the shared transaction (too many attributes) neither fails nor loses concurrent writes', async () => {
     const org = await createOrgWithToken(server, 'Group commit org', ['conversation:securedData:view', 'conversation:securedData:edit']);

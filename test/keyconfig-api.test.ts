@@ -84,19 +84,51 @@ for (const target of databaseTargets) {
       expect((await validate({ keyConfigurationType: 'KmsSymmetric', url: other.aliasArn })).body.ok).toBe(true);
     });
 
+    it("Test names the key (ARN, state, spec, usage) only after a round trip under the caller's own context", async () => {
+      const passed = await validate({ keyConfigurationType: 'KmsSymmetric', url: good.aliasArn });
+      expect(passed.body.steps.find((s: any) => s.step === 'DescribeKey').detail).toBe(`${good.keyArn} is Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT`);
+      expect(passed.body.steps.find((s: any) => s.step === 'GenerateDataKey').detail).toBe(`data key generated under ${good.keyArn}`);
+
+      // Another organization's key: its policy admits the platform for that organization only, so
+      // DescribeKey (which carries no encryption context) works, the round trip does not.
+      const theirs = await createCustomerKey(server, { orgIds: ['the-other-organization'] });
+      const probed = await validate({ keyConfigurationType: 'KmsSymmetric', url: theirs.aliasArn });
+      expect(probed.body.ok).toBe(false);
+      expect(probed.body.steps.map((s: any) => [s.step, s.ok])).toEqual([
+        ['ArnSyntax', true],
+        ['DescribeKey', true],
+        ['GenerateDataKey', false],
+      ]);
+      expect(probed.body.steps.find((s: any) => s.step === 'DescribeKey').detail).toBeUndefined();
+      expect(probed.body.lastError.awsError).toBe('AccessDeniedException');
+      expect(probed.body.keyArn).toBeUndefined();
+      const text = JSON.stringify(probed.body);
+      for (const leak of [theirs.keyArn, theirs.keyId, 'Enabled', 'SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT']) expect(text).not.toContain(leak);
+
+      // Disabled, it still tells the prober nothing more than the access denial.
+      await theirs.disable();
+      const disabled = await validate({ keyConfigurationType: 'KmsSymmetric', url: theirs.aliasArn });
+      expect(disabled.body.lastError.awsError).toBe('AccessDeniedException');
+      expect(JSON.stringify(disabled.body)).not.toMatch(/disabled|Disabled/);
+    });
+
     it('Test explains a disabled key, a key pending deletion and a missing alias', async () => {
       const key = await createCustomerKey(server, { orgIds: [orgId] });
       await key.disable();
       const disabled = await validate({ keyConfigurationType: 'KmsSymmetric', url: key.aliasArn });
       expect(disabled.body.ok).toBe(false);
-      expect(disabled.body.steps.at(-1)).toMatchObject({ step: 'DescribeKey', ok: false });
+      // KMS's own answer to this organization's GenerateDataKey says what is wrong; the key's metadata stays out of a failed Test.
+      expect(disabled.body.steps.at(-1)).toMatchObject({ step: 'GenerateDataKey', ok: false, error: { awsError: 'DisabledException' } });
       expect(disabled.body.lastError.message).toMatch(/disabled: enable it/);
+      expect(JSON.stringify(disabled.body)).not.toContain(key.keyId);
 
       await key.enable();
       await key.client.send(new ScheduleKeyDeletionCommand({ KeyId: key.keyId, PendingWindowInDays: 7 }));
       const pending = await validate({ keyConfigurationType: 'KmsSymmetric', url: key.aliasArn });
       expect(pending.body.ok).toBe(false);
-      expect(pending.body.lastError.message).toMatch(/pending deletion on \d{4}-\d\d-\d\d.*CancelKeyDeletion/);
+      expect(pending.body.steps.at(-1)).toMatchObject({ step: 'GenerateDataKey', ok: false, error: { awsError: 'KMSInvalidStateException' } });
+      expect(pending.body.lastError.message).toMatch(/pending deletion.*CancelKeyDeletion/);
+      expect(JSON.stringify(pending.body)).not.toMatch(/\d{4}-\d\d-\d\dT/);
       await key.client.send(new CancelKeyDeletionCommand({ KeyId: key.keyId }));
 
       const missing = await validate({ keyConfigurationType: 'KmsSymmetric', url: `arn:aws:kms:us-east-1:${CUSTOMER_ACCOUNT}:alias/does-not-exist` });

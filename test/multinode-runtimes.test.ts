@@ -81,3 +81,42 @@ describe.skipIf(!postgresTarget.available)('two runtimes on one PostgreSQL datab
     expect(calls(two, 'Decrypt') - decrypted).toBe(1);
   });
 });
+
+describe.skipIf(!postgresTarget.available)('the per-data-key conversation bound across two runtimes', () => {
+  const dataDir = tempDir();
+  const MAX = 40;
+  let one: TestServer;
+  let two: TestServer;
+
+  beforeAll(async () => {
+    const env = {
+      CONVAULT_DATA_DIR: dataDir,
+      CONVAULT_LOCAL_KMS_ROOT_KEY: randomBytes(32).toString('hex'),
+      CONVAULT_DATA_KEY_MAX_CONVERSATIONS: String(MAX),
+      CONVAULT_KEY_PROBE_INTERVAL_S: '86400',
+    };
+    one = await startTestServer('postgres', env);
+    two = await startTestServer('postgres', { ...env, DATABASE_URL: one.databaseUrl! });
+  });
+  afterAll(async () => {
+    await two?.close();
+    await one?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('concurrent new conversations on both nodes: no data key protects more than the bound, every value reads', async () => {
+    const org = await orgWithCustomerKey(one, 'Bounded', createOrgWithToken);
+    const ids = Array.from({ length: 100 }, (_, i) => `bounded-${i}`);
+    const answers = await Promise.all(ids.map((c, i) => (i % 2 ? two : one).call('PUT', path(c), { token: org.token, body: { data: { v: c } } })));
+    expect(answers.map((a) => a.status)).toEqual(ids.map(() => 200));
+    const perKey = await one.runtime.database.db
+      .selectFrom('conversation_keys')
+      .select(['data_key_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('org_id', '=', org.orgId)
+      .groupBy('data_key_id')
+      .execute();
+    expect(perKey.reduce((n, r) => n + Number(r.n), 0)).toBe(100);
+    expect(Math.max(...perKey.map((r) => Number(r.n)))).toBeLessThanOrEqual(MAX);
+    for (const [i, c] of ids.entries()) expect((await (i % 2 ? one : two).call('GET', path(c), { token: org.token })).body.data).toEqual({ v: c });
+  });
+});

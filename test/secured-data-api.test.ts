@@ -55,6 +55,28 @@ for (const target of databaseTargets) {
       expect((await call('PATCH', conv, { data: { nope: null } })).status).toBe(200);
     });
 
+    it('PATCH that only deletes, on a conversation without secured data: 404 as a GET answers, and nothing is created', async () => {
+      const conv = randomUUID();
+      const missing = await call('GET', conv);
+      const deleting = await call('PATCH', conv, { data: { card: null, cvv: null } });
+      expectError(deleting, 404);
+      expect({ ...deleting.body, contextId: undefined }).toEqual({ ...missing.body, contextId: undefined });
+      // Deleting nothing at all is the same request: nothing to create.
+      expectError(await call('PATCH', conv, { data: {} }), 404);
+      // Another organization's conversation is missing for this one, whatever it deletes.
+      const foreign = randomUUID();
+      await call('PUT', foreign, { data: { theirs: 'B' } }, other.token);
+      expectError(await call('PATCH', foreign, { data: { theirs: null } }), 404);
+      expect((await call('GET', foreign, undefined, other.token)).body.data).toEqual({ theirs: 'B' });
+
+      expectError(await call('GET', conv), 404);
+      const db = server.runtime.database.db;
+      expect(await db.selectFrom('conversation_keys').selectAll().where('org_id', '=', org.orgId).where('conversation_id', '=', conv).execute()).toEqual([]);
+      // Once the conversation exists, deleting its last attribute is a change like any other.
+      expect((await call('PATCH', conv, { data: { card: '4111' } })).status).toBe(200);
+      expect((await call('PATCH', conv, { data: { card: null } })).body.attributeNames).toEqual([]);
+    });
+
     it('keeps Unicode values exactly', async () => {
       const conv = randomUUID();
       const data = { emoji: '💳 ✓ ü 中文 \u0000 "quoted" \\ back', newline: 'a\nb\r\n' };
@@ -210,14 +232,16 @@ for (const target of databaseTargets) {
       expect((await call('GET', convReplaced, undefined, switcher.token)).body.data).toEqual({ c: 'new' });
 
       // New conversations use B; the data keys record the configuration they were made under.
-      const rows = await server.runtime.database.db
-        .selectFrom('org_data_keys')
-        .select(['key_id_used', 'key_arn', 'config_version', 'conversations'])
-        .where('org_id', '=', switcher.orgId)
-        .orderBy('created_at')
-        .execute();
+      const db = server.runtime.database.db;
+      const dataKeys = await db.selectFrom('org_data_keys').select(['id', 'key_id_used', 'key_arn', 'config_version']).where('org_id', '=', switcher.orgId).orderBy('created_at').execute();
+      const rows = [];
+      for (const { id, ...k } of dataKeys) {
+        const n = await db.selectFrom('conversation_keys').select((eb) => eb.fn.countAll<number>().as('n')).where('org_id', '=', switcher.orgId).where('data_key_id', '=', id).executeTakeFirstOrThrow();
+        rows.push({ ...k, conversations: Number(n.n) });
+      }
       expect(rows).toEqual([
-        { key_id_used: switcher.key.aliasArn, key_arn: switcher.key.keyArn, config_version: 1, conversations: 3 },
+        // The two rewritten conversations moved to B; the untouched one is still protected by A's data key.
+        { key_id_used: switcher.key.aliasArn, key_arn: switcher.key.keyArn, config_version: 1, conversations: 1 },
         { key_id_used: keyB.aliasArn, key_arn: keyB.keyArn, config_version: 2, conversations: 2 },
       ]);
     });

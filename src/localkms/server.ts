@@ -99,7 +99,7 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
     inFlight.add(res);
     res.once('close', () => inFlight.delete(res));
     handle(req, res).catch((err) => {
-      logger?.warn(`local KMS: request failed unexpectedly: ${(err as Error).message}`);
+      logger?.warn(`local KMS: request failed unexpectedly (${errorCode(err)})`);
       if (!res.headersSent) sendError(res, new KmsError('KMSInternalException', 'Internal error in the local KMS.', 500));
     });
   });
@@ -131,14 +131,20 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
       const result = await dispatch(operation, parseJsonBody(body), { store, rootKey, materials, caller, now: clock() });
       sendResult(res, result);
     } catch (err) {
-      if (err instanceof KmsError) return sendError(res, err);
+      if (err instanceof KmsError) {
+        // Our own faults (a key without material, a root key that does not open it) are the operator's
+        // to see; the injected outage is a test's. These messages name keys, never request contents.
+        if (err.status >= 500 && faults.outage === 'none') logger?.warn(`local KMS: ${operation} answered ${err.status} ${err.type}: ${err.message}`);
+        return sendError(res, err);
+      }
       if (isStoreUnavailable(err)) {
         // The database is down or busy: a retryable 503, as AWS KMS answers when a dependency fails.
         logger?.warn(`local KMS: ${operation} failed, database unavailable (${err.reason}${err.driverCode ? `, ${err.driverCode}` : ''})`);
         return sendError(res, new KmsError('DependencyTimeoutException', 'The system timed out while trying to fulfill the request. You can retry the request.', 503));
       }
-      // Messages only: request bodies and key material never reach the log.
-      logger?.warn(`local KMS: internal error in ${operation}: ${(err as Error).message}`);
+      // The operation and what failed, by name and code only: an unexpected error's message may quote
+      // what it was working on (a request body, key material), which never reaches the log.
+      logger?.warn(`local KMS: ${operation} answered 500 KMSInternalException (${errorCode(err)})`);
       sendError(res, new KmsError('KMSInternalException', 'Internal error in the local KMS.', 500));
     }
   }
@@ -176,6 +182,13 @@ export async function startLocalKms(opts: LocalKmsOptions): Promise<LocalKms> {
       rootKey.fill(0);
     },
   };
+}
+
+/** An unexpected error as its class name and code (`TypeError`, `Error SQLITE_CORRUPT`), never its message. */
+function errorCode(err: unknown): string {
+  if (!(err instanceof Error)) return typeof err;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' || typeof code === 'number' ? `${err.name} ${code}` : err.name;
 }
 
 /** A fresh database records a check value under the root key; a later start with another key fails here, clearly. */

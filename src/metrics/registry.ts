@@ -68,6 +68,12 @@ export function createConvaultMetrics(options: MetricsOptions = {}) {
     labelNames: [...operationLabels],
     registers,
   });
+  const groupCommitBatch = new Histogram({
+    name: 'convault_sqlite_group_commit_requests',
+    help: 'SQLite group commit: write requests per shared transaction (the count is the number of commits)',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers,
+  });
   const auditAppended = new Counter({ name: 'convault_audit_events_appended_total', help: 'Audit events appended by this process', registers });
   const webhookDeliveries = new Counter({
     name: 'convault_webhook_deliveries_total',
@@ -185,6 +191,7 @@ export function createConvaultMetrics(options: MetricsOptions = {}) {
       operations.inc(options.orgLabel ? { operation, outcome, org: orgId ?? 'none' } : { operation, outcome });
     },
     auditAppended: () => auditAppended.inc(),
+    observeGroupCommit: (size: number) => groupCommitBatch.observe(size),
     webhookDelivery: (outcome: 'delivered' | 'retry' | 'failed') => webhookDeliveries.inc({ outcome }),
     cacheObserver,
   };

@@ -11,7 +11,7 @@ import type { LifecycleService } from '../services/lifecycle/lifecycle-service.j
 import type { RewrapService } from '../services/lifecycle/rewrap-service.js';
 import type { OrgService } from '../services/orgs/org-service.js';
 import type { SecuredDataService } from '../services/secured-data/secured-data-service.js';
-import { createRateLimiter } from '../services/rate-limiter.js';
+import { createRateLimiter, type FailureLimiter } from '../services/rate-limiter.js';
 import type { ConvaultMetrics } from '../metrics/registry.js';
 import { registerBearerAuth } from './plugins/auth.js';
 import { answerClientError, registerErrorHandling, sendFrameworkError } from './plugins/errors.js';
@@ -50,6 +50,8 @@ export interface BuildAppOptions {
   bodyLimitBytes: number;
   /** Failed authentications per client address per minute before 429. */
   authFailuresPerMinute: number;
+  /** The limiter of failed authentications (shared by the nodes on PostgreSQL); default: this node's memory. */
+  authFailures?: FailureLimiter;
   logger: FastifyServerOptions['logger'];
   version: string;
   /** Set while the runtime shuts down: responses then close their connection. */
@@ -58,7 +60,7 @@ export interface BuildAppOptions {
   metrics?: { registry: ConvaultMetrics; token?: string };
 }
 
-export async function buildApp({ services, bodyLimitBytes, authFailuresPerMinute, logger, version, draining, metrics }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ services, bodyLimitBytes, authFailuresPerMinute, authFailures, logger, version, draining, metrics }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger,
     bodyLimit: bodyLimitBytes,
@@ -88,7 +90,7 @@ export async function buildApp({ services, bodyLimitBytes, authFailuresPerMinute
   if (metrics) registerHttpMetrics(app, metrics.registry);
   registerJsonBodyParser(app);
   await registerOpenApi(app, version);
-  registerBearerAuth(app, services.auth, createRateLimiter({ limit: authFailuresPerMinute, windowMs: 60_000 }));
+  registerBearerAuth(app, services.auth, authFailures ?? createRateLimiter({ limit: authFailuresPerMinute, windowMs: 60_000 }));
   await app.register(healthRoutes, { pingDatabase: services.pingDatabase });
   if (metrics) await app.register(metricsRoutes, { metrics: metrics.registry, token: metrics.token });
   await app.register(organizationRoutes, { auth: services.auth, orgs: services.orgs });

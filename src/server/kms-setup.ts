@@ -6,7 +6,7 @@ import { createKmsGateway, type KmsGateway } from '../kms/kms-gateway.js';
 import { createKmsMetrics, type KmsMetrics } from '../kms/kms-metrics.js';
 import { DEMO_ACCOUNT_ID, ensureDemoCustomerKey } from '../kms/demo-key.js';
 import { ensurePlatformKey } from '../kms/platform-key.js';
-import { resolveLocalKmsAdminSecret, resolveLocalKmsRootKey, startLocalKms, type LocalKms } from '../localkms/index.js';
+import { resolveLocalKmsAdminSecret, resolveLocalKmsRootKey, startLocalKms, type LocalKms, type LocalKmsLogger } from '../localkms/index.js';
 import type { DialectName } from '../store/database.js';
 
 export interface KmsSetup {
@@ -48,7 +48,7 @@ export function platformKmsClients(config: Config, endpoint: string, credentials
  * Every KMS call goes through @aws-sdk/client-kms: to the configured endpoint, or to the local
  * KMS started here on loopback (it shares the convault database, so nodes share its keys).
  */
-export async function setupKms(config: Config, database: { db: Kysely<any>; dialect: DialectName }): Promise<KmsSetup> {
+export async function setupKms(config: Config, database: { db: Kysely<any>; dialect: DialectName }, localKmsLogger?: LocalKmsLogger): Promise<KmsSetup> {
   let localKms: LocalKms | undefined;
   let endpoint = config.kms.endpoint;
   if (!endpoint) {
@@ -61,6 +61,7 @@ export async function setupKms(config: Config, database: { db: Kysely<any>; dial
       principalsFile: config.kms.localPrincipalsFile,
       adminSecret: resolveLocalKmsAdminSecret(config.dataDir),
       faultEndpoint: config.kms.localFaultEndpoint,
+      logger: localKmsLogger,
     });
     endpoint = localKms.url;
   }

@@ -1,10 +1,11 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import type { AuditSealer } from '../services/audit/audit-sealer.js';
 import { createConvaultMetrics, type ConvaultMetrics } from '../metrics/registry.js';
 import { webhookSettings } from '../services/key-health/webhook-config.js';
 import { forgetLocalKmsUrl, recordLocalKmsUrl } from '../kms/local-kms-address.js';
 import { bootstrapIfEmpty, type BootstrapResult } from '../services/orgs/bootstrap.js';
+import { createFailureLimiter } from '../services/store-rate-limiter.js';
 import { openDatabase, type DatabaseHandle } from '../store/database.js';
 import { runMigrations } from '../store/migrate.js';
 import { convaultMigrations } from '../store/migrations/index.js';
@@ -76,7 +77,10 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
   const { db } = database;
   const metrics = createConvaultMetrics({ orgLabel: config.metrics.orgLabel });
   const bootstrap = await bootstrapIfEmpty({ db, dataDir: config.dataDir, token: config.bootstrapToken, tokensIn: tokensInTransaction });
-  const kms = await startupStep(() => setupKms(config, database), (err) => localKmsListenFailure(err, config));
+  // The embedded local KMS starts before the app whose logger it shares; until then it writes to stderr.
+  let appLog: FastifyBaseLogger | undefined;
+  const localKmsLog = { info: () => undefined, warn: (line: string) => (appLog ? appLog.warn(line) : void process.stderr.write(`${line}\n`)) };
+  const kms = await startupStep(() => setupKms(config, database, localKmsLog), (err) => localKmsListenFailure(err, config));
   const kmsProvider = kmsProviderLabel(config.kms.endpoint);
   kms.metrics.subscribe((operation, outcome, ms) => metrics.observeKmsCall(kmsProvider, operation, outcome, ms));
   const demoKeyAliasArn = bootstrap.orgId ? await kms.ensureDemoKey(bootstrap.orgId) : undefined;
@@ -94,6 +98,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
     services,
     bodyLimitBytes: config.bodyLimitBytes,
     authFailuresPerMinute: config.authFailuresPerMinute,
+    authFailures: createFailureLimiter({ ...database, name: 'auth-failures', limit: config.authFailuresPerMinute, windowMs: 60_000 }),
     metrics: { registry: metrics, token: config.metrics.token },
     version: VERSION,
     logger: {
@@ -101,6 +106,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
     },
   });
+  appLog = app.log;
   database.setLogger({ warn: (obj, msg) => app.log.warn(obj, msg) });
   let address: string;
   try {

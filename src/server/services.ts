@@ -89,7 +89,7 @@ export function createCoreServices(config: Config, deps: { database: DatabaseHan
   const { db } = deps.database;
   const orgDal = createOrgDal(db);
   // SQLite: concurrent writes share one transaction and one commit (src/store/group-commit.ts).
-  const groupCommit = deps.database.dialect === 'sqlite' ? createGroupCommitter(db) : undefined;
+  const groupCommit = deps.database.dialect === 'sqlite' ? createGroupCommitter(db, deps.metrics ? { onBatch: deps.metrics.observeGroupCommit } : {}) : undefined;
   const created = createAuditService({ db, groupCommit });
   const audit = deps.metrics ? countAppends(created, deps.metrics.auditAppended) : created;
   const platformOrgId = platformOrgIdFrom(orgDal);

@@ -10,6 +10,17 @@ export interface RateLimiter {
   take(key: string, what: string): Promise<void> | void;
 }
 
+/**
+ * The failed-authentication limiter: `check` runs on every API request and must stay in memory;
+ * `take` runs on a failed authentication only.
+ */
+export interface FailureLimiter {
+  /** Throws 429 when the key may not try again yet, without taking a token. */
+  check(key: string, what: string): void;
+  /** Counts one failure; throws 429 when the key had none left. */
+  take(key: string, what: string): Promise<void> | void;
+}
+
 export interface RateLimit {
   limit: number;
   windowMs: number;

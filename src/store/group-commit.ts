@@ -4,10 +4,10 @@
 // alone, the others' writes stay and commit. Every request is answered only after the shared
 // transaction committed (or failed as a whole, when the commit itself fails).
 //
-// SQLite has one writer; Kysely runs everything on one connection. A batch holds that connection
-// while its requests' statements run one request after another, and requests that arrive
-// meanwhile form the next batch — so under load the batches grow by themselves, and a lone request
-// is committed at once.
+// SQLite has one writer; Kysely runs everything on one connection. A batch starts one turn of the
+// event loop after its first request was queued, so every request already received by then joins
+// it; requests that arrive while it runs form the next batch — under load the batches grow by
+// themselves, and a lone request waits one loop turn.
 
 import { sql, type Kysely, type Transaction } from 'kysely';
 
@@ -23,7 +23,13 @@ interface Job<DB> {
   reject(err: unknown): void;
 }
 
-export function createGroupCommitter<DB>(db: Kysely<DB>, opts: { maxBatch?: number } = {}): GroupCommitter<DB> {
+export interface GroupCommitOptions {
+  maxBatch?: number;
+  /** Called once per shared transaction with the number of requests it carried (metrics). */
+  onBatch?: (size: number) => void;
+}
+
+export function createGroupCommitter<DB>(db: Kysely<DB>, opts: GroupCommitOptions = {}): GroupCommitter<DB> {
   const maxBatch = opts.maxBatch ?? 64;
   const queue: Job<DB>[] = [];
   let running = false;
@@ -68,6 +74,7 @@ export function createGroupCommitter<DB>(db: Kysely<DB>, opts: { maxBatch?: numb
         stats.batches++;
         stats.requests += jobs.length;
         stats.largestBatch = Math.max(stats.largestBatch, jobs.length);
+        opts.onBatch?.(jobs.length);
         await runBatch(jobs);
       }
     } finally {
@@ -79,7 +86,13 @@ export function createGroupCommitter<DB>(db: Kysely<DB>, opts: { maxBatch?: numb
     run<T>(fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-        if (!running) void drain();
+        if (!running) {
+          running = true;
+          // better-sqlite3 is synchronous: a batch started right here would run to its commit
+          // before the event loop reads another request, and every batch would hold one request.
+          // One turn of the loop lets the requests already received reach this queue first.
+          setImmediate(() => void drain());
+        }
       });
     },
     stats: () => ({ ...stats }),

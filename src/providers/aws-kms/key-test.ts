@@ -109,6 +109,11 @@ export async function runKeyTest(input: KeyTestInput): Promise<KeyTestReport> {
     return { ok: false, steps, lastError: error };
   };
 
+  // What the key is (its ARN, state, spec, usage) is told only to a caller whose round trip under its
+  // own encryption context succeeds: DescribeKey carries no context, so the platform can describe a
+  // key whose policy admits it for another organization only, and a failed Test must not hand that
+  // organization's key ARN and state to whoever typed its alias. Filled in at the end.
+  let reveal = (): KeyTestStepError | undefined => undefined;
   const described = await timed('DescribeKey', () => input.gateway.describeKey(keyId));
   if (described.failed) {
     if (described.failed instanceof KmsCallError && described.failed.kind === 'AccessDenied') {
@@ -124,9 +129,18 @@ export async function runKeyTest(input: KeyTestInput): Promise<KeyTestReport> {
       return stop('DescribeKey', described.ms, described.failed);
     }
   } else {
-    const problem = platformKeyProblem(described.value!.Arn) ?? keyMetadataProblem(described.value!);
-    if (problem) return stop('DescribeKey', described.ms, problem);
-    steps.push({ step: 'DescribeKey', ok: true, ms: described.ms, detail: `${described.value!.Arn} is Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT` });
+    const metadata = described.value!;
+    const platformKey = platformKeyProblem(metadata.Arn);
+    if (platformKey) return stop('DescribeKey', described.ms, platformKey);
+    // A disabled key, or one pending deletion, fails the round trip below with KMS's own answer to this caller.
+    const step: KeyTestStep = { step: 'DescribeKey', ok: true, ms: described.ms };
+    steps.push(step);
+    reveal = () => {
+      const problem = keyMetadataProblem(metadata);
+      if (problem) Object.assign(step, { ok: false, error: problem });
+      else step.detail = `${metadata.Arn} is ${metadata.KeyState}, ${metadata.KeySpec ?? 'SYMMETRIC_DEFAULT'}, ${metadata.KeyUsage ?? 'ENCRYPT_DECRYPT'}`;
+      return problem;
+    };
   }
 
   const generated = await timed('GenerateDataKey', () => input.gateway.generateDataKey(keyId, context));
@@ -137,7 +151,8 @@ export async function runKeyTest(input: KeyTestInput): Promise<KeyTestReport> {
     dataKey.fill(0);
     return stop('GenerateDataKey', generated.ms, platformKey);
   }
-  steps.push({ step: 'GenerateDataKey', ok: true, ms: generated.ms, detail: `data key generated under ${keyArn}` });
+  const generateStep: KeyTestStep = { step: 'GenerateDataKey', ok: true, ms: generated.ms };
+  steps.push(generateStep);
 
   const testData = randomBytes(32);
   const nonce = randomBytes(12);
@@ -168,6 +183,9 @@ export async function runKeyTest(input: KeyTestInput): Promise<KeyTestReport> {
   } finally {
     dataKey.fill(0);
   }
+  generateStep.detail = `data key generated under ${keyArn}`;
+  const problem = reveal();
+  if (problem) return { ok: false, steps, lastError: problem };
   return { ok: true, steps, keyArn };
 }
 

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from
 import type { AuthService, Caller } from '../../services/auth/auth-service.js';
 import type { Permission } from '../../services/auth/permissions.js';
 import { AppError, unauthorized } from '../../services/errors.js';
-import type { createRateLimiter } from '../../services/rate-limiter.js';
+import type { FailureLimiter } from '../../services/rate-limiter.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,9 +14,9 @@ declare module 'fastify' {
  * Every /api/ route needs a bearer token; permissions are then checked per route. Whether a request
  * is an API request is decided by the route it matched (its pattern), not by the raw URL, so an
  * encoded path (`/%61pi/v2/…`, which the router decodes to an API route) cannot skip the check.
- * Failed authentications are limited per client address (429 with Retry-After).
+ * Failed authentications are limited per client address (429 with Retry-After); see createFailureLimiter.
  */
-export function registerBearerAuth(app: FastifyInstance, auth: Pick<AuthService, 'authenticate'>, failures: Pick<ReturnType<typeof createRateLimiter>, 'take' | 'check'>): void {
+export function registerBearerAuth(app: FastifyInstance, auth: Pick<AuthService, 'authenticate'>, failures: FailureLimiter): void {
   app.decorateRequest('caller', undefined);
   app.addHook('onRequest', async (request) => {
     if (!isApiRequest(request)) return;
@@ -27,7 +27,7 @@ export function registerBearerAuth(app: FastifyInstance, auth: Pick<AuthService,
     try {
       request.caller = await auth.authenticate(match?.[1]);
     } catch (err) {
-      if (err instanceof AppError && err.status === 401) failures.take(client, 'failed authentications from this address');
+      if (err instanceof AppError && err.status === 401) await failures.take(client, 'failed authentications from this address');
       throw err;
     }
   });

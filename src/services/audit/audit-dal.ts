@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { DialectName } from '../../store/database.js';
+import { precompiled } from '../../store/precompiled.js';
 import type { AuditEventsTable, AuditHeadsTable, AuditSealsTable, Database } from '../../store/schema.js';
 import { GENESIS_HASH } from './audit-chain.js';
 
@@ -25,12 +26,19 @@ export interface SealedFields {
   hash: string;
 }
 
+const EVENT_COLUMNS = ['id', 'org_id', 'seq', 'at', 'principal', 'action', 'target', 'outcome', 'details', 'prev_hash', 'hash'] as const;
+type EventColumn = (typeof EVENT_COLUMNS)[number];
+// Every read and write of secured data appends one: built once (src/store/precompiled.ts).
+const insertEvent = precompiled(EVENT_COLUMNS, (db: Kysely<Database>, p) => db.insertInto('audit_events').values(p));
+
 /** The audit queries. Nothing here deletes an event; the only update is the sealer filling an event's chain fields, once. */
 export function createAuditDal(db: Kysely<Database>) {
   return {
     /** The request path's only audit statement: no chain fields, no lock on anything but the new row. */
     async insertEvent(row: Insertable<AuditEventsTable>): Promise<void> {
-      await db.insertInto('audit_events').values(row).execute();
+      // A column the row leaves out is bound as null, as Kysely would have left it to its default (null).
+      const values = Object.fromEntries(EVENT_COLUMNS.map((c) => [c, row[c] ?? null])) as Record<EventColumn, unknown>;
+      await insertEvent.execute(db, values);
     },
 
     async findHead(orgId: string): Promise<AuditHeadsTable | undefined> {

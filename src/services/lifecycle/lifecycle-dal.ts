@@ -143,8 +143,13 @@ export function createLifecycleDal(db: Kysely<Database>) {
       });
     },
 
-    async insertJob(row: JobsTable): Promise<void> {
-      await db.insertInto('jobs').values(row).execute();
+    /**
+     * Inserts the job; false when the organization already has an active job of its type (the
+     * partial unique index of migration 0010: a concurrent start got there first).
+     */
+    async insertJob(row: JobsTable): Promise<boolean> {
+      const res = await db.insertInto('jobs').values(row).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+      return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
     },
     async findJob(orgId: string, id: string): Promise<JobsTable | undefined> {
       return db.selectFrom('jobs').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();

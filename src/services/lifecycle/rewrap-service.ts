@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Caller } from '../auth/auth-service.js';
-import { notFound } from '../errors.js';
+import { conflict, notFound } from '../errors.js';
 import { isStoreUnavailable } from '../../store/store-faults.js';
 import type { KeyConfigService } from '../keyconfig/keyconfig-service.js';
 import { errorGroupsOf, toJobModel, type JobErrorGroup, type JobModel } from './job-model.js';
@@ -92,7 +92,14 @@ export function createRewrapService(deps: RewrapServiceDeps) {
         lease_expires_at: null,
         cancel_requested: 0,
       };
-      await deps.dal.insertJob(row);
+      if (!(await deps.dal.insertJob(row))) {
+        // A concurrent start (on this node or another) inserted the organization's one active job
+        // between our read and our insert: answer with that job, as a start during a job does.
+        const winner = await deps.dal.findActiveJob(caller.orgId, 'rewrap');
+        if (!winner) throw conflict('Another rewrap of this organization started and ended at this moment; start again.');
+        void kick(caller.orgId, winner.id);
+        return toJobModel(winner);
+      }
       await deps.audit.record({
         orgId: caller.orgId,
         principal: caller.principalId,

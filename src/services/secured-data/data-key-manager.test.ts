@@ -4,7 +4,7 @@ import { KmsCallError } from '../../kms/kms-failure.js';
 import type { OrgDataKeysTable } from '../../store/schema.js';
 import { AppError } from '../errors.js';
 import type { ActiveKey } from '../keyconfig/keyconfig-service.js';
-import { createDataKeyManager, type DataKeySettings } from './data-key-manager.js';
+import { conversationBlock, createDataKeyManager, type DataKeySettings } from './data-key-manager.js';
 import { createKeyErrorRecorder } from './key-errors.js';
 import { createProviderFactory } from '../../providers/provider-factory.js';
 
@@ -97,6 +97,15 @@ function setup(overrides: Partial<DataKeySettings> = {}) {
     async insertDataKey(row: OrgDataKeysTable) {
       rows.push({ ...row });
     },
+    reserveCalls: 0,
+    async reserveConversations(orgId: string, id: string, n: number, max: number) {
+      dal.reserveCalls++;
+      const row = rows.find((r) => r.org_id === orgId && r.id === id && r.shredded_at === null);
+      if (!row || row.conversations >= max) return 0;
+      const granted = Math.min(n, max - row.conversations);
+      row.conversations += n;
+      return granted;
+    },
     async findReusableDataKey(orgId: string, q: { keyIdUsed: string; configVersion: number; configType: string; contextKey: string; createdAfter: number; maxConversations: number }) {
       return rows
         .filter(
@@ -125,6 +134,8 @@ function setup(overrides: Partial<DataKeySettings> = {}) {
   return {
     manager,
     kms,
+    dal,
+    clock,
     rows,
     lastErrors,
     advance: (ms: number) => void (now += ms),
@@ -134,7 +145,7 @@ function setup(overrides: Partial<DataKeySettings> = {}) {
 
 describe('org data keys', () => {
   it('concurrent first writes of one org share a single GenerateDataKey', async () => {
-    const t = setup();
+    const t = setup({ maxConversations: 1_000 });
     const results = await Promise.all(Array.from({ length: 25 }, () => t.manager.activeKey(ORG)));
     expect(t.kms.calls.generate).toBe(1);
     expect(new Set(results.map((r) => r.dataKey.row.id)).size).toBe(1);
@@ -153,13 +164,29 @@ describe('org data keys', () => {
     t.advance(2 * 60_000);
     const second = (await t.manager.activeKey(ORG)).dataKey.row.id;
     expect(second).not.toBe(first);
-    for (let i = 0; i < 3; i++) {
-      t.rows.find((r) => r.id === second)!.conversations++; // what the DAL does in the write transaction
-      t.manager.noteConversation(ORG, second);
-    }
+    // Each call took one of its 3 conversations: two more, then it is full.
+    for (let i = 0; i < 2; i++) expect((await t.manager.activeKey(ORG)).dataKey.row.id).toBe(second);
     const third = (await t.manager.activeKey(ORG)).dataKey.row.id;
     expect(third).not.toBe(second);
     expect(t.kms.calls.generate).toBe(3);
+  });
+
+  it('takes conversations from blocks reserved on the row: one row write per block, and the bound holds under concurrency', async () => {
+    const t = setup({ maxConversations: 1_000 });
+    const block = conversationBlock(1_000);
+    expect(block).toBe(62);
+    for (let i = 0; i < 200; i++) await t.manager.activeKey(ORG);
+    // The first block came with the new row; 200 conversations needed three more.
+    expect(t.dal.reserveCalls).toBe(3);
+    expect(t.rows).toHaveLength(1);
+    expect(t.rows[0]!.conversations).toBe(4 * block);
+
+    const small = setup({ maxConversations: 10 });
+    const given = await Promise.all(Array.from({ length: 25 }, () => small.manager.activeKey(ORG)));
+    const perKey = new Map<string, number>();
+    for (const g of given) perKey.set(g.dataKey.row.id, (perKey.get(g.dataKey.row.id) ?? 0) + 1);
+    expect([...perKey.values()].every((n) => n <= 10)).toBe(true);
+    expect(perKey.size).toBe(3);
   });
 
   it('never hands out a key made under an older key configuration', async () => {
@@ -178,7 +205,7 @@ describe('org data keys', () => {
   });
 
   it('after the cache max age, unlocks the same data key with one Decrypt (not a new GenerateDataKey)', async () => {
-    const t = setup({ cacheMaxAgeMs: 60_000 });
+    const t = setup({ cacheMaxAgeMs: 60_000, maxConversations: 1_000 });
     const row = (await t.manager.activeKey(ORG)).dataKey.row;
     t.advance(61_000);
     const again = await Promise.all(Array.from({ length: 10 }, () => t.manager.activeKey(ORG)));
@@ -193,7 +220,8 @@ describe('org data keys', () => {
     await t.manager.activeKey(ORG);
     // A second "node": same database rows and KMS, empty caches.
     const second = createDataKeyManager({
-      dal: { insertDataKey: async (r) => void t.rows.push(r), findReusableDataKey: async () => t.rows[0], findDataKey: async () => t.rows[0] },
+      dal: t.dal,
+      clock: t.clock,
       keys: keysOver(t.kms.gateway),
       keyConfigs: { resolveActiveKey: async () => ({ type: 'KmsSymmetric', keyId: ALIAS_A, version: 1 }) },
       settings: { platformAccountId: '444455556666', encryptionContextKey: 'ctx', defaultRegion: 'us-east-1', rotateMs: 3_600_000, maxConversations: 3, cacheMaxAgeMs: 60_000, cacheMaxEntries: 10 },
@@ -204,7 +232,7 @@ describe('org data keys', () => {
   });
 
   it('turns a disabled key into a 424 CustomerKeyUnavailable, records lastError once, clears it on recovery', async () => {
-    const t = setup({ cacheMaxAgeMs: 1_000 });
+    const t = setup({ cacheMaxAgeMs: 1_000, maxConversations: 1_000 });
     await t.manager.activeKey(ORG);
     expect(t.lastErrors).toEqual([null]); // first success of the process clears whatever was recorded
     t.advance(2_000);
@@ -233,7 +261,7 @@ describe('org data keys', () => {
   });
 
   it('reports a blob KMS refuses as a data integrity error, and a shredded key as DataShredded', async () => {
-    const t = setup({ cacheMaxAgeMs: 1_000 });
+    const t = setup({ cacheMaxAgeMs: 1_000, maxConversations: 1_000 });
     const row = (await t.manager.activeKey(ORG)).dataKey.row;
     t.advance(2_000);
     const altered = { ...row, wrapped_key: Buffer.from(row.wrapped_key!).fill(7, 0, 1) };
@@ -253,7 +281,7 @@ describe('org data keys', () => {
   });
 
   it('re-reads the active key from the database before decrypting it again: another node may have rewrapped or shredded it', async () => {
-    const t = setup({ cacheMaxAgeMs: 1_000 });
+    const t = setup({ cacheMaxAgeMs: 1_000, maxConversations: 1_000 });
     const first = (await t.manager.activeKey(ORG)).dataKey.row;
     // Another node rewraps it to key B.
     const stored = t.rows[0]!;

@@ -19,7 +19,7 @@ export interface DataKeySettings extends KeyErrorSettings {
 }
 
 export interface DataKeyManagerDeps {
-  dal: Pick<SecuredDataDal, 'insertDataKey' | 'findReusableDataKey' | 'findDataKey'>;
+  dal: Pick<SecuredDataDal, 'insertDataKey' | 'findReusableDataKey' | 'findDataKey' | 'reserveConversations'>;
   /** The organization's keys, whatever provider holds them. */
   keys: Pick<OrgKeys, 'forReference'>;
   keyConfigs: Pick<KeyConfigService, 'resolveActiveKey'>;
@@ -30,6 +30,12 @@ export interface DataKeyManagerDeps {
 }
 
 /** A data key ready for use: the caller owns `plaintext` (a copy) and zeroes it when done. */
+interface ActiveEntry {
+  row: OrgDataKeysTable;
+  used: number;
+  reserved: number;
+}
+
 export interface UnlockedDataKey {
   row: OrgDataKeysTable;
   plaintext: Buffer;
@@ -38,6 +44,18 @@ export interface UnlockedDataKey {
 }
 
 export type DataKeyManager = ReturnType<typeof createDataKeyManager>;
+
+/**
+ * Conversations a node reserves on a data key at a time. The row's counter is what all nodes
+ * reserved, so the per-key bound holds across nodes, and the row is written once per block instead
+ * of once per conversation: one organization's writers do not queue on it.
+ */
+export const CONVERSATION_BLOCK = 64;
+
+/** A smaller block where the bound itself is small, so several nodes still share one key. */
+export function conversationBlock(maxConversations: number): number {
+  return Math.max(1, Math.min(CONVERSATION_BLOCK, Math.floor(maxConversations / 16)));
+}
 
 /**
  * The org data keys: one active key per organization for new conversations, replaced after the
@@ -51,10 +69,33 @@ export function createDataKeyManager(deps: DataKeyManagerDeps) {
   const cache = createKeyCache<string>({ maxAgeMs: settings.cacheMaxAgeMs, maxEntries: settings.cacheMaxEntries, now: clock, observer: deps.cacheObserver });
   // When each cached plaintext expires (the cache evicts on its own; this only answers "until when").
   const expiries = new Map<string, number>();
-  // orgId → the data key new conversations of that org get, and how many it has had.
-  const active = new Map<string, { row: OrgDataKeysTable; conversations: number }>();
+  // orgId → the data key new conversations of that org get: conversations made under it by this
+  // node, and conversations this node reserved on its row.
+  const active = new Map<string, ActiveEntry>();
   const generateFlight = createSingleFlight<OrgDataKeysTable>();
+  const reserveFlight = createSingleFlight<number>();
   const decryptFlight = createSingleFlight<void>();
+
+  /**
+   * Takes one conversation of the entry's key for this node, reserving the next block on the row
+   * when this node's share is used up; false when the key has no conversations left (or is gone).
+   * Taken before the write, so concurrent requests cannot pass the bound; a write that then fails
+   * leaves its slot unused, which only errs on the safe side.
+   */
+  async function takeSlot(orgId: string, entry: ActiveEntry): Promise<boolean> {
+    for (;;) {
+      if (entry.used < entry.reserved) {
+        entry.used++;
+        return true;
+      }
+      const granted = await reserveFlight.run(entry.row.id, async () => {
+        const n = await dal.reserveConversations(orgId, entry.row.id, conversationBlock(settings.maxConversations), settings.maxConversations);
+        entry.reserved += n;
+        return n;
+      });
+      if (granted === 0 && entry.used >= entry.reserved) return false;
+    }
+  }
 
   // Org data keys are bound to the organization (and, at providers that take more, the data key id);
   // an AWS blob keeps the encryption-context name it was made with.
@@ -138,8 +179,8 @@ export function createDataKeyManager(deps: DataKeyManagerDeps) {
       maxConversations: settings.maxConversations,
     });
     if (reusable) {
-      // Unlocked by the caller (unlock → cache or one shared Decrypt).
-      active.set(orgId, { row: reusable, conversations: reusable.conversations });
+      // Adopted with no conversations of its own yet: the caller takes them (and unlocks the key).
+      active.set(orgId, { row: reusable, used: 0, reserved: 0 });
       return reusable;
     }
     const id = randomUUID();
@@ -168,7 +209,8 @@ export function createDataKeyManager(deps: DataKeyManagerDeps) {
       context_key: settings.encryptionContextKey,
       wrapped_key: generated.wrapped.blob,
       created_at: now,
-      conversations: 0,
+      // Its first block is reserved with the row.
+      conversations: conversationBlock(settings.maxConversations),
       rewrapped_at: null,
       shredded_at: null,
     };
@@ -179,7 +221,7 @@ export function createDataKeyManager(deps: DataKeyManagerDeps) {
       throw err;
     }
     remember(row, generated.plaintext);
-    active.set(orgId, { row, conversations: 0 });
+    active.set(orgId, { row, used: 0, reserved: row.conversations });
     return row;
   }
 
@@ -193,33 +235,27 @@ export function createDataKeyManager(deps: DataKeyManagerDeps) {
      */
     async activeKey(orgId: string): Promise<{ key: ActiveKey; dataKey: UnlockedDataKey }> {
       const key = await deps.keyConfigs.resolveActiveKey(orgId);
-      const current = active.get(orgId);
-      const fresh =
-        current !== undefined &&
-        isCurrent(current.row, key) &&
-        clock() < current.row.created_at + settings.rotateMs &&
-        current.conversations < settings.maxConversations;
-      if (fresh) {
-        const hit = cached(current.row);
-        if (hit) return { key, dataKey: hit };
-        // Its plaintext expired: before asking KMS again, re-read the row. Another node may have
-        // rewrapped it (new blob and key ARN) or shredded it since this node last looked.
-        const row = await dal.findDataKey(orgId, current.row.id);
-        if (row && row.shredded_at === null && row.wrapped_key !== null && active.get(orgId) === current) {
-          current.row = row;
-          current.conversations = Math.max(current.conversations, row.conversations);
-          if (current.conversations < settings.maxConversations) return { key, dataKey: await unlock(orgId, row) };
+      // Each turn either takes a conversation of the active key or replaces a key that has none
+      // left; the bound only guards against a store that never grants one.
+      for (let turn = 0; turn < 100; turn++) {
+        const current = active.get(orgId);
+        if (current !== undefined && isCurrent(current.row, key) && clock() < current.row.created_at + settings.rotateMs) {
+          if (await takeSlot(orgId, current)) {
+            const hit = cached(current.row);
+            if (hit) return { key, dataKey: hit };
+            // Its plaintext expired (or another node made it): before asking KMS, re-read the row.
+            // Another node may have rewrapped it (new blob and key ARN) or shredded it meanwhile.
+            const row = await dal.findDataKey(orgId, current.row.id);
+            if (row && row.shredded_at === null && row.wrapped_key !== null && active.get(orgId) === current) {
+              current.row = row;
+              return { key, dataKey: await unlock(orgId, row) };
+            }
+          }
+          if (active.get(orgId) === current) active.delete(orgId);
         }
-        if (active.get(orgId) === current) active.delete(orgId);
+        await generateFlight.run(`${orgId}\n${key.type}\n${key.version}\n${key.keyId}`, () => obtainActive(orgId, key));
       }
-      const row = await generateFlight.run(`${orgId}\n${key.type}\n${key.version}\n${key.keyId}`, () => obtainActive(orgId, key));
-      return { key, dataKey: await unlock(orgId, row) };
-    },
-
-    /** Counts a conversation key made under the org's active data key (the row's counter is updated by the DAL). */
-    noteConversation(orgId: string, dataKeyId: string): void {
-      const current = active.get(orgId);
-      if (current && current.row.id === dataKeyId) current.conversations++;
+      throw new Error('no org data key with conversations left could be obtained');
     },
 
     /** Drops cached plaintexts of these data keys (e.g. after a shred), zeroing them. */

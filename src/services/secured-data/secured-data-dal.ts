@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { DialectName } from '../../store/database.js';
 import type { GroupCommitter } from '../../store/group-commit.js';
 import type { ConversationKeysTable, Database, OrgDataKeysTable, SecuredValuesTable } from '../../store/schema.js';
+import { precompiled } from '../../store/precompiled.js';
 import { inTransaction } from '../../store/transactions.js';
 
 export type SecuredDataDal = ReturnType<typeof createSecuredDataDal>;
@@ -62,6 +63,33 @@ function dataKeyFromJoin(orgId: string, r: JoinedDataKey): OrgDataKeysTable | un
   };
 }
 
+// The request path's statements, built once (src/store/precompiled.ts).
+const conversationKeyJoin = (db: Kysely<Database>, p: Record<'orgId' | 'conversationId', string>) =>
+  db
+    .selectFrom('conversation_keys as k')
+    .leftJoin('org_data_keys as d', (j) => j.onRef('d.org_id', '=', 'k.org_id').onRef('d.id', '=', 'k.data_key_id'))
+    .where('k.org_id', '=', p.orgId)
+    .where('k.conversation_id', '=', p.conversationId);
+const findConversationKey = precompiled(['orgId', 'conversationId'], (db: Kysely<Database>, p) =>
+  conversationKeyJoin(db, p).select(['k.org_id', 'k.conversation_id', 'k.data_key_id', 'k.wrapped', 'k.created_at', ...DATA_KEY_COLUMNS]),
+);
+const readConversation = precompiled(['orgId', 'conversationId'], (db: Kysely<Database>, p) =>
+  conversationKeyJoin(db, p)
+    .leftJoin('secured_values as v', (j) => j.onRef('v.org_id', '=', 'k.org_id').onRef('v.conversation_id', '=', 'k.conversation_id'))
+    .select(['k.data_key_id', 'k.wrapped', ...DATA_KEY_COLUMNS, 'v.name', 'v.envelope'])
+    .orderBy('v.name'),
+);
+const insertConversationKey = precompiled(['org_id', 'conversation_id', 'data_key_id', 'wrapped', 'created_at'], (db: Kysely<Database>, p) =>
+  db
+    .insertInto('conversation_keys')
+    .values(p)
+    .onConflict((oc) => oc.columns(['org_id', 'conversation_id']).doNothing()),
+);
+const dataKeyLiveQuery = (db: Kysely<Database>, p: Record<'orgId' | 'dataKeyId', string>) =>
+  db.selectFrom('org_data_keys').select('id').where('org_id', '=', p.orgId).where('id', '=', p.dataKeyId).where('shredded_at', 'is', null);
+const dataKeyLive = precompiled(['orgId', 'dataKeyId'], dataKeyLiveQuery);
+const dataKeyLiveForShare = precompiled(['orgId', 'dataKeyId'], (db: Kysely<Database>, p) => dataKeyLiveQuery(db, p).forShare());
+
 /** Every query takes the organization id: a row is only ever found within its org. */
 export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName, groupCommit?: Pick<GroupCommitter<Database>, 'run'>) {
   const dal = {
@@ -101,13 +129,7 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
 
     /** The conversation key row and the data key row it points to, in one statement. */
     async findConversationKey(orgId: string, conversationId: string): Promise<{ key: ConversationKeysTable; dataKey: OrgDataKeysTable | undefined } | undefined> {
-      const row = await db
-        .selectFrom('conversation_keys as k')
-        .leftJoin('org_data_keys as d', (j) => j.onRef('d.org_id', '=', 'k.org_id').onRef('d.id', '=', 'k.data_key_id'))
-        .select(['k.org_id', 'k.conversation_id', 'k.data_key_id', 'k.wrapped', 'k.created_at', ...DATA_KEY_COLUMNS])
-        .where('k.org_id', '=', orgId)
-        .where('k.conversation_id', '=', conversationId)
-        .executeTakeFirst();
+      const row = (await findConversationKey.execute(db, { orgId, conversationId })).rows[0];
       if (!row) return undefined;
       const key: ConversationKeysTable = { org_id: row.org_id, conversation_id: row.conversation_id, data_key_id: row.data_key_id, wrapped: Buffer.from(row.wrapped), created_at: Number(row.created_at) };
       return { key, dataKey: dataKeyFromJoin(orgId, row) };
@@ -115,19 +137,14 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
 
     /**
      * Inserts a new conversation key unless the conversation has one (the primary key decides a
-     * race: exactly one wins). The winner also counts the conversation on its data key — which must
-     * still be live: a data key shredded meanwhile (by another node) answers 'dataKeyGone', and the
-     * caller rolls back — and drops values a crash left behind after a shred (they belong to a
-     * destroyed key).
+     * race: exactly one wins). The winner also checks that its data key is still live — one
+     * shredded meanwhile (by another node) answers 'dataKeyGone', and the caller rolls back — and
+     * drops values a crash left behind after a shred (they belong to a destroyed key).
      */
     async insertConversationKey(trx: Kysely<Database>, row: ConversationKeysTable): Promise<'inserted' | 'exists' | 'dataKeyGone'> {
-      const res = await trx
-        .insertInto('conversation_keys')
-        .values(row)
-        .onConflict((oc) => oc.columns(['org_id', 'conversation_id']).doNothing())
-        .executeTakeFirst();
-      if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) return 'exists';
-      if (!(await dal.countConversation(trx, row.org_id, row.data_key_id))) return 'dataKeyGone';
+      const res = await insertConversationKey.execute(trx, row);
+      if (Number(res.numAffectedRows ?? 0) === 0) return 'exists';
+      if (!(await dal.dataKeyUsable(trx, row.org_id, row.data_key_id))) return 'dataKeyGone';
       await trx.deleteFrom('secured_values').where('org_id', '=', row.org_id).where('conversation_id', '=', row.conversation_id).execute();
       return 'inserted';
     },
@@ -142,7 +159,7 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
         .where('org_id', '=', row.org_id)
         .where('conversation_id', '=', row.conversation_id)
         .execute();
-      if (!(await dal.countConversation(trx, row.org_id, row.data_key_id))) return 'dataKeyGone';
+      if (!(await dal.dataKeyUsable(trx, row.org_id, row.data_key_id))) return 'dataKeyGone';
       return 'inserted';
     },
 
@@ -154,16 +171,36 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
       return row ? { wrapped: Buffer.from(row.wrapped) } : undefined;
     },
 
-    /** Counts one more conversation on a live data key; false when the data key is shredded or gone. */
-    async countConversation(trx: Kysely<Database>, orgId: string, dataKeyId: string): Promise<boolean> {
-      const res = await trx
+    /**
+     * Whether the data key is live, checked in the transaction that stores a conversation key under
+     * it. PostgreSQL takes a share lock: a shred (an update of the row) waits for this transaction
+     * and then deletes its conversation key, and one that committed first makes this answer false —
+     * while concurrent writers of one organization do not queue on the row as they would on an
+     * update. SQLite transactions are serial.
+     */
+    async dataKeyUsable(trx: Kysely<Database>, orgId: string, dataKeyId: string): Promise<boolean> {
+      const query = dialect === 'postgres' ? dataKeyLiveForShare : dataKeyLive;
+      return (await query.execute(trx, { orgId, dataKeyId })).rows.length > 0;
+    },
+
+    /**
+     * Reserves up to `n` more conversations on a live data key for this node, within `max`; returns
+     * how many were granted (0: the key is full or shredded). Nodes reserve in blocks so that the
+     * per-key bound holds across nodes without touching the row for every conversation.
+     */
+    async reserveConversations(orgId: string, dataKeyId: string, n: number, max: number): Promise<number> {
+      const row = await db
         .updateTable('org_data_keys')
-        .set((eb) => ({ conversations: eb('conversations', '+', 1) }))
+        .set((eb) => ({ conversations: eb('conversations', '+', n) }))
         .where('org_id', '=', orgId)
         .where('id', '=', dataKeyId)
         .where('shredded_at', 'is', null)
+        .where('conversations', '<', max)
+        .returning('conversations')
         .executeTakeFirst();
-      return Number(res.numUpdatedRows) > 0;
+      if (!row) return 0;
+      // The slots past `max` are not granted; the counter is an upper bound of what was used.
+      return Math.min(n, max - (Number(row.conversations) - n));
     },
 
     /** Destroys the conversation key (crypto-shred). Returns whether there was one. */
@@ -176,15 +213,7 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
 
     /** Key row, data key row and every value in one statement, so a concurrent re-key never mixes generations. */
     async readConversation(orgId: string, conversationId: string): Promise<ConversationSnapshot | undefined> {
-      const rows = await db
-        .selectFrom('conversation_keys as k')
-        .leftJoin('org_data_keys as d', (j) => j.onRef('d.org_id', '=', 'k.org_id').onRef('d.id', '=', 'k.data_key_id'))
-        .leftJoin('secured_values as v', (j) => j.onRef('v.org_id', '=', 'k.org_id').onRef('v.conversation_id', '=', 'k.conversation_id'))
-        .select(['k.data_key_id', 'k.wrapped', ...DATA_KEY_COLUMNS, 'v.name', 'v.envelope'])
-        .where('k.org_id', '=', orgId)
-        .where('k.conversation_id', '=', conversationId)
-        .orderBy('v.name')
-        .execute();
+      const { rows } = await readConversation.execute(db, { orgId, conversationId });
       const first = rows[0];
       if (!first) return undefined;
       const dataKey = dataKeyFromJoin(orgId, first);

@@ -100,9 +100,11 @@ export function createSecuredDataService(deps: SecuredDataServiceDeps) {
     cacheObserver: deps.cacheObservers?.conversationKeys,
   });
 
-  async function prepare(orgId: string, conversationId: string, mode: 'replace' | 'merge'): Promise<WritePlan> {
+  async function prepare(orgId: string, conversationId: string, mode: 'replace' | 'merge', deleteOnly: boolean): Promise<WritePlan> {
     const existing = await dal.findConversationKey(orgId, conversationId);
     if (!existing) {
+      // A merge that sets nothing (it only deletes) has nothing to create: the conversation is missing, as for a read.
+      if (deleteOnly) throw conversationNotFound();
       const created = await conversationKeys.create(orgId, conversationId);
       return { kind: 'create', key: created.plaintext, created, dataKey: created.dataKey };
     }
@@ -159,7 +161,7 @@ export function createSecuredDataService(deps: SecuredDataServiceDeps) {
     const change = parseSecuredDataBody(body, { allowNull: mode === 'merge' });
     const orgId = caller.orgId;
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const plan = await prepare(orgId, conversationId, mode);
+      const plan = await prepare(orgId, conversationId, mode, mode === 'merge' && change.set.size === 0);
       try {
         const now = clock();
         const sealed = sealAll(plan, orgId, conversationId, change.set, now);
@@ -200,7 +202,6 @@ export function createSecuredDataService(deps: SecuredDataServiceDeps) {
         if (names === undefined) continue; // another writer got there first: start again from its state
         if (plan.kind !== 'existing') {
           conversationKeys.remember(plan.created);
-          dataKeys.noteConversation(orgId, plan.created.row.data_key_id);
         }
         return { conversationId, attributeNames: names, keyConfigurationVersion: plan.dataKey.config_version, keyArn: plan.dataKey.key_arn };
       } finally {

@@ -8,6 +8,7 @@ import { keyHealth } from './0006-key-health.js';
 import { auditSealing } from './0007-audit-sealing.js';
 import { tokenLifecycle } from './0008-token-lifecycle.js';
 import { operations } from './0009-operations.js';
+import { rewrapSingleActive } from './0010-rewrap-single-active.js';
 import { localKeyManager } from './0011-local-key-manager.js';
 
 /** The convault schema. Names sort in the order they run; never edit one that has shipped. */
@@ -23,6 +24,7 @@ export const convaultMigrations: MigrationSet = {
     '0007-audit-sealing': auditSealing,
     '0008-token-lifecycle': tokenLifecycle,
     '0009-operations': operations,
+    '0010-rewrap-single-active': rewrapSingleActive,
     '0011-local-key-manager': localKeyManager,
   },
 };
