@@ -203,7 +203,7 @@ async function startServices(config: Config, database: DatabaseHandle<Database>,
 
   const services: AppServices = { auth, tokens, orgs, audit, keyConfigs, keyHealth, webhookDeliveries, securedData, encryption, lifecycle, rewrap, pingDatabase: () => pingStore(db, 2000) };
   const scrape = createScrapeDal(db);
-  metrics.setScrapeSources({ rewrapJobs: scrape.rewrapJobs, keyHealth: scrape.keyHealth, webhookOutbox: () => outboxDal.stats(Date.now()), pool: database.poolStats });
+  metrics.setScrapeSources({ rewrapJobs: scrape.rewrapJobs, keyHealth: scrape.keyHealth, webhookOutbox: () => outboxDal.stats(Date.now()), pool: database.poolStats, auditSealLag: auditSealer.lagSeconds });
   const draining = { active: false };
   const app = await buildApp({
     draining,
