@@ -4,7 +4,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateAliasCommand, CreateKeyCommand } from '@aws-sdk/client-kms';
-import pg from 'pg';
 import { createKmsClient } from '../src/kms/client-factory.js';
 import { readLocalKmsAdminSecret } from '../src/localkms/index.js';
 import { customerKeyPolicy } from '../src/kms/key-policy.js';
@@ -12,23 +11,26 @@ import { ensurePlatformKey } from '../src/kms/platform-key.js';
 import { createAuditService } from '../src/services/audit/audit-service.js';
 import { openDatabase } from '../src/store/database.js';
 import type { Database } from '../src/store/schema.js';
-import { ConversationModel, patched, type Data, type State } from './soak/conversation-model.js';
+import { classifyWrite, connectionRefused, ConversationModel, patched, type Data, type State } from './soak/conversation-model.js';
+import { startPrivatePostgres, type PrivatePostgres } from './soak/private-postgres.js';
 import { CLI, freePort, processUsage, spawnCli, type Spawned } from './soak/processes.js';
 import { writeReliabilityReport, type SoakReport } from './soak/report.js';
 
 /**
  * `npm run soak`: a standalone local KMS, two `convault serve` nodes on one PostgreSQL database
- * (a schema of its own) and a client sending mixed traffic to both, round robin, for 60 s over 5
- * organizations and 1,000 conversations, while faults are injected one after another. Then every
- * acknowledged write is read back from the other node and every audit chain is verified. Prints
- * the figures and writes docs/RELIABILITY.md. Exit code 0 when every target is met.
+ * and a client sending mixed traffic to both, round robin, for 60 s over 5 organizations and 1,000
+ * conversations, while faults are injected one after another. Then every acknowledged write is
+ * read back from the other node and every audit chain is verified. Prints the figures and writes
+ * docs/RELIABILITY.md. Exit code 0 when every target is met.
+ *
+ * The database is a PostgreSQL cluster of the soak's own (initdb under a temporary directory, the
+ * server binaries of /usr/lib/postgresql/<version>/bin), because one fault restarts it, as
+ * `pg_ctlcluster … restart` would: no other database on the machine is touched.
  *
  *   SOAK_SECONDS=60        length of the traffic (the fault schedule scales with it)
- *   SOAK_DATABASE_URL=…    PostgreSQL server (default postgres://postgres@127.0.0.1:5432/test)
  */
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
-const PG_URL = process.env.SOAK_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ORGS = 5;
 const CONVERSATIONS = 1000;
 const WORKERS = 16;
@@ -53,7 +55,7 @@ const PHASES: Array<{ name: string; from: number; to: number }> = [
   { name: 'after throttling', from: s(18), to: s(22) },
   { name: 'KMS outage', from: s(22), to: s(32) },
   { name: 'after outage + rotation/rewrap', from: s(32), to: s(37) },
-  { name: 'PostgreSQL connections terminated', from: s(37), to: s(45) },
+  { name: 'PostgreSQL restart', from: s(37), to: s(45) },
   { name: 'node SIGKILL + restart', from: s(45), to: s(53) },
   { name: 'tail', from: s(53), to: SECONDS + 1 },
 ];
@@ -66,6 +68,8 @@ interface Sample {
   ms: number;
   shapeOk: boolean;
   retryAfter: boolean;
+  /** The error code of an error answer, or why there was no answer (ECONNREFUSED, TimeoutError, …). */
+  why?: string;
 }
 
 interface Org {
@@ -89,6 +93,14 @@ interface Node {
 }
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convault-soak-'));
+let cluster: PrivatePostgres | undefined;
+/** Every process the soak started, so a failed run leaves none behind. */
+const children: Spawned[] = [];
+const spawnTracked = async (...args: Parameters<typeof spawnCli>): Promise<Spawned> => {
+  const child = await spawnCli(...args);
+  children.push(child);
+  return child;
+};
 let t0 = Date.now();
 const now = () => (Date.now() - t0) / 1000;
 const log = (msg: string) => process.stdout.write(`[soak ${now().toFixed(1).padStart(5)} s] ${msg}\n`);
@@ -96,13 +108,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<number> {
   const rootKey = randomBytes(32).toString('hex');
-  // The soak's connections carry their own application_name, so the fault terminates exactly them.
-  const databaseUrl = `${PG_URL}?schema=${RUN}&application_name=${RUN}`;
+  // Synchronous commits as in production (an acknowledged write is in the WAL); fsync stays off, since
+  // the faults here end processes, not the machine. Room for both nodes' pools and the scrapes.
+  cluster = await startPrivatePostgres({ settings: { synchronous_commit: 'on', max_connections: '100' } });
+  const pgUrl = cluster.url;
+  const databaseUrl = `${pgUrl}?schema=${RUN}`;
+  log(`private PostgreSQL cluster at ${pgUrl} (${cluster.dir})`);
 
   // --- the standalone local KMS --------------------------------------------------------------------
   const kmsPort = await freePort();
   const kmsEnv = { CONVAULT_DATA_DIR: path.join(tmp, 'kms'), CONVAULT_LOCAL_KMS_ROOT_KEY: rootKey, CONVAULT_LOCAL_KMS_FAULTS: 'true' };
-  const kms = await spawnCli(['kms', 'serve', '--port', String(kmsPort)], kmsEnv, /local KMS serving at/);
+  const kms = await spawnTracked(['kms', 'serve', '--port', String(kmsPort)], kmsEnv, /local KMS serving at/);
   const kmsUrl = `http://127.0.0.1:${kmsPort}`;
   // Every caller signs with the access key the local KMS issued for its account (docs/LOCAL_KMS.md).
   const credentialsOf = (account: string) =>
@@ -150,7 +166,7 @@ async function main(): Promise<number> {
   }
   const start = (node: Node): Promise<void> => {
     node.starting = (async () => {
-      node.process = await spawnCli(['serve'], node.env, /serving at/);
+      node.process = await spawnTracked(['serve'], node.env, /serving at/);
       const spawned = node.process;
       void spawned.exited.then(async () => {
         if (node.killedOnPurpose || stopping) return;
@@ -203,6 +219,7 @@ async function main(): Promise<number> {
   const wrongReads: string[] = [];
   let rr = 0;
 
+  let unexpectedLogged = 0;
   const send = async (op: string, node: number, method: string, p: string, token: string, body?: unknown) => {
     const started = Date.now();
     const t = now();
@@ -223,11 +240,14 @@ async function main(): Promise<number> {
       const shapeOk =
         res.status < 400 ||
         (typeof parsed === 'object' && parsed !== null && parsed.status === res.status && typeof parsed.message === 'string' && typeof parsed.code === 'string' && typeof parsed.contextId === 'string');
-      samples.push({ t, node, op, status: res.status, ms: Date.now() - started, shapeOk, retryAfter: res.headers.has('retry-after') });
-      return { status: res.status, body: parsed };
-    } catch {
-      samples.push({ t, node, op, status: 0, ms: Date.now() - started, shapeOk: false, retryAfter: false });
-      return { status: 0, body: undefined };
+      samples.push({ t, node, op, status: res.status, ms: Date.now() - started, shapeOk, retryAfter: res.headers.has('retry-after'), ...(res.status >= 400 ? { why: String(parsed?.code) } : {}) });
+      if ((res.status >= 400 && ![404, 424, 503].includes(res.status)) || !shapeOk) {
+        if (unexpectedLogged++ < 10) log(`unexpected answer: ${op} on ${nodes[node]!.name} -> ${res.status} ${text.slice(0, 600)}`);
+      }
+      return { status: res.status, body: parsed, refused: false };
+    } catch (err) {
+      samples.push({ t, node, op, status: 0, ms: Date.now() - started, shapeOk: false, retryAfter: false, why: failureCause(err) });
+      return { status: 0, body: undefined, refused: connectionRefused(err) };
     }
   };
 
@@ -240,30 +260,39 @@ async function main(): Promise<number> {
     const node = rr++ % 2;
     const p = `/api/v2/conversations/${conv}/secureddata`;
     const r = Math.random();
-    if (r < 0.45) {
+    // A conversation whose last write has an unknown outcome is read until that is settled (conversation-model.ts).
+    const writable = model.writable;
+    const outcomeOf = (res: { status: number; body: any; refused: boolean }) => classifyWrite({ status: res.status, code: res.body?.code, refused: res.refused });
+    let status: number;
+    if (writable && r < 0.45) {
       const op = model.hasData() ? 'PUT existing' : 'PUT new';
       const data: Data = { card: value(), name: value() };
       const res = await send(op, node, 'PUT', p, org.token, { data });
-      if (res.status === 200) model.acknowledged(() => data, node);
-      else if (res.status === 0 || res.status >= 500) model.uncertain(() => data);
-    } else if (r < 0.6) {
+      model.wrote(outcomeOf(res), () => data, node);
+      status = res.status;
+    } else if (writable && r < 0.6) {
       const patch: Record<string, string | null> = { note: value(), ...(Math.random() < 0.3 ? { name: null } : {}) };
       const res = await send('PATCH', node, 'PATCH', p, org.token, { data: patch });
-      if (res.status === 200) model.acknowledged((st) => patched(st, patch), node);
-      else if (res.status === 0 || res.status >= 500) model.uncertain((st) => patched(st, patch));
-    } else if (r < 0.9) {
+      model.wrote(outcomeOf(res), (st) => patched(st, patch), node);
+      status = res.status;
+    } else if (!writable || r < 0.9) {
       const res = await send('GET', node, 'GET', p, org.token);
       let seen: State | undefined;
       if (res.status === 200) seen = res.body.data as Data;
       else if (res.status === 404) seen = null;
       if (seen !== undefined && !model.observed(seen)) wrongReads.push(`${conv} on ${nodes[node]!.name}: ${JSON.stringify(seen)} not in ${JSON.stringify(model.candidates)}`);
+      status = res.status;
     } else {
       const text = value();
       const enc = await send('Encrypt', node, 'POST', '/api/v2/conversations/encrypt', org.token, { data: text });
-      if (enc.status !== 200) return;
-      const dec = await send('Decrypt', 1 - node, 'POST', '/api/v2/conversations/decrypt', org.token, { encryptedData: enc.body.encryptedData });
-      if (dec.status === 200 && dec.body.data !== text) wrongReads.push(`Decrypt returned another text than was encrypted (${org.id})`);
+      status = enc.status;
+      if (enc.status === 200) {
+        const dec = await send('Decrypt', 1 - node, 'POST', '/api/v2/conversations/decrypt', org.token, { encryptedData: enc.body.encryptedData });
+        if (dec.status === 200 && dec.body.data !== text) wrongReads.push(`Decrypt returned another text than was encrypted (${org.id})`);
+      }
     }
+    // Nobody listening (a node down): a client backs off instead of spinning.
+    if (status === 0) await sleep(50);
   }
 
   // --- resource sampling ----------------------------------------------------------------------------
@@ -280,17 +309,6 @@ async function main(): Promise<number> {
   let rotation = { status: 'not started', detail: '' };
   const scheduleAt = (at: number, fn: () => Promise<void>) => sleep(Math.max(0, at * 1000 - (Date.now() - t0))).then(fn).catch((err) => log(`fault step failed: ${(err as Error).message}`));
 
-  const pgTerminate = async (): Promise<number> => {
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    try {
-      // Only this run's connections (application_name), never anyone else's.
-      const res = await client.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and pid <> pg_backend_pid()', [RUN]);
-      return res.rowCount ?? 0;
-    } finally {
-      await client.end();
-    }
-  };
 
   t0 = Date.now();
   log(`traffic for ${SECONDS} s: ${WORKERS} workers, ${ORGS} organizations, ${CONVERSATIONS} conversations`);
@@ -318,16 +336,33 @@ async function main(): Promise<number> {
     }),
     scheduleAt(SCHEDULE.rotation, async () => {
       const org = orgs[0]!;
-      const current = await api(nodes[0]!, 'GET', `/api/v2/conversations/keyconfigurations/${org.configId}`, org.token);
-      const saved = await api(nodes[0]!, 'PUT', `/api/v2/conversations/keyconfigurations/${org.configId}`, org.token, { keyConfigurationType: 'KmsSymmetric', url: rotationAlias, version: current.body.version });
-      const job = await api(nodes[1]!, 'POST', `/api/v2/conversations/keyconfigurations/${org.configId}/rewrap`, org.token);
+      // As an admin's client would: a 503 (Retry-After) is tried again, for up to 10 s.
+      const retrying = async (call: () => ReturnType<typeof api>) => {
+        let res = await call().catch(() => ({ status: 0, body: undefined, headers: new Headers() }));
+        for (let waited = 0; (res.status === 0 || res.status === 503) && waited < 10_000; ) {
+          const pause = 1000 * Number(res.headers.get('retry-after') ?? 1);
+          await sleep(pause);
+          waited += pause;
+          res = await call().catch(() => ({ status: 0, body: undefined, headers: new Headers() }));
+        }
+        return res;
+      };
+      const saved = await retrying(async () => {
+        const current = await api(nodes[0]!, 'GET', `/api/v2/conversations/keyconfigurations/${org.configId}`, org.token);
+        if (current.status !== 200) return current;
+        return api(nodes[0]!, 'PUT', `/api/v2/conversations/keyconfigurations/${org.configId}`, org.token, { keyConfigurationType: 'KmsSymmetric', url: rotationAlias, version: current.body.version });
+      });
+      const job = await retrying(() => api(nodes[1]!, 'POST', `/api/v2/conversations/keyconfigurations/${org.configId}/rewrap`, org.token));
       rotation = { status: `save ${saved.status}, rewrap ${job.status}`, detail: job.body?.id ?? JSON.stringify(job.body) };
       log(`rotation of ${org.id}: ${rotation.status}`);
     }),
     scheduleAt(SCHEDULE.pgFault, async () => {
-      const n = await pgTerminate();
-      faultLog.push({ name: 'PostgreSQL connections terminated', from: SCHEDULE.pgFault, to: SCHEDULE.pgFault, note: `pg_terminate_backend of the run's ${n} connections` });
-      log(`fault: terminated ${n} PostgreSQL connections of this run`);
+      const from = now();
+      log('fault: PostgreSQL restart (pg_ctl restart -m fast: every connection ends, the server is down until it is back)');
+      await cluster!.restart();
+      const to = now();
+      faultLog.push({ name: 'PostgreSQL restart', from, to, note: `pg_ctl restart -m fast of the soak's own cluster (${(to - from).toFixed(1)} s down)` });
+      log(`PostgreSQL is back after ${(to - from).toFixed(1)} s`);
     }),
     scheduleAt(SCHEDULE.nodeKill, async () => {
       const node = nodes[1]!;
@@ -375,7 +410,7 @@ async function main(): Promise<number> {
   // --- rewrap job, audit chains ----------------------------------------------------------------------
   const org0 = orgs[0]!;
   const job = rotation.detail && !rotation.detail.startsWith('{') ? await api(nodes[0]!, 'GET', `/api/v2/jobs/${rotation.detail}`, org0.token) : undefined;
-  const database = await openDatabase<Database>({ url: PG_URL, dataDir: tmp, schema: RUN });
+  const database = await openDatabase<Database>({ url: pgUrl, dataDir: tmp, schema: RUN });
   const audit = createAuditService({ db: database.db });
   const chains: Array<{ orgId: string; ok: boolean; count: number }> = [];
   for (const org of orgs) {
@@ -415,10 +450,26 @@ async function main(): Promise<number> {
   return writeReliabilityReport(report, path.resolve('docs/RELIABILITY.md'), (line) => process.stdout.write(line + '\n'));
 }
 
+/** Why a fetch got no answer, in a word. */
+function failureCause(err: unknown): string {
+  const e = err as { name?: string; cause?: { code?: string; name?: string } };
+  return e.cause?.code ?? e.cause?.name ?? e.name ?? 'unknown';
+}
+
+async function cleanUp(): Promise<void> {
+  for (const child of children) if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
+  await cluster?.destroy().catch(() => undefined);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
 main().then(
-  (code) => process.exit(code),
-  (err) => {
+  async (code) => {
+    await cleanUp();
+    process.exit(code);
+  },
+  async (err) => {
     process.stderr.write(`soak failed: ${(err as Error).stack ?? err}\n`);
+    await cleanUp();
     process.exit(2);
   },
 );

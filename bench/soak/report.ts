@@ -8,7 +8,7 @@ export interface SoakReport {
   orgs: number;
   conversations: number;
   phases: Array<{ name: string; from: number; to: number }>;
-  samples: Array<{ t: number; node: number; op: string; status: number; ms: number; shapeOk: boolean; retryAfter: boolean }>;
+  samples: Array<{ t: number; node: number; op: string; status: number; ms: number; shapeOk: boolean; retryAfter: boolean; why?: string }>;
   faults: Array<{ name: string; from: number; to: number; note: string }>;
   wrongReads: string[];
   lost: number;
@@ -42,7 +42,8 @@ export function writeReliabilityReport(r: SoakReport, file: string, print: (line
   const recovery = r.faults.map((f) => {
     // Up to 15 s after the fault, but never into the next fault.
     const next = Math.min(...r.faults.filter((g) => g.from > f.from).map((g) => g.from), Infinity);
-    const after = r.samples.filter((x) => failed(x.status) && x.t >= f.to && x.t < Math.min(f.to + 15, next));
+    // A request counts where its answer (or failure) came, so one cut by the next fault is that fault's.
+    const after = r.samples.filter((x) => failed(x.status) && x.t >= f.to && x.t + x.ms / 1000 < Math.min(f.to + 15, next));
     return { name: f.name, seconds: after.length ? Math.max(...after.map((x) => x.t)) - f.to : 0 };
   });
   const outside5xx = r.samples.filter((x) => x.status >= 500 && !inWindow(x.t));
@@ -55,21 +56,33 @@ export function writeReliabilityReport(r: SoakReport, file: string, print: (line
   const nodeFigures = r.nodes.map((n) => {
     const rss = n.usage.map((u) => u.rss);
     const fds = n.usage.map((u) => u.fds);
-    // Growth is judged on the process that ran longest without a restart, after a 10 s warm-up.
+    // Growth is judged on the process that ran longest without a restart, after a 10 s warm-up: the
+    // highest value of the second half of its run against the highest of the first half. A leak
+    // raises it; a process whose heap and pools have reached their size leaves it near 0.
     const byPid = new Map<number, typeof n.usage>();
     for (const u of n.usage) byPid.set(u.pid, [...(byPid.get(u.pid) ?? []), u]);
     const longest = [...byPid.values()].sort((a, b) => b.length - a.length)[0] ?? [];
     const warm = longest.filter((u) => u.t >= (longest[0]?.t ?? 0) + 10);
+    const firstHalf = warm.slice(0, Math.floor(warm.length / 2));
+    const secondHalf = warm.slice(Math.floor(warm.length / 2));
+    const halves = (pick: (u: (typeof warm)[number]) => number) =>
+      firstHalf.length && secondHalf.length ? { first: Math.max(...firstHalf.map(pick)), growth: Math.max(...secondHalf.map(pick)) - Math.max(...firstHalf.map(pick)) } : { first: NaN, growth: 0 };
+    const rssHalves = halves((u) => u.rss);
+    const fdHalves = halves((u) => u.fds);
+    // Every 10 s of the run (the first sample of each), to see the shape.
+    const timeline = n.usage.filter((u, i, all) => i === 0 || Math.floor(u.t / 10) !== Math.floor(all[i - 1]!.t / 10));
     return {
       name: n.name,
       rssStart: rss[0] ?? NaN,
       rssPeak: Math.max(...rss),
       rssEnd: rss.at(-1) ?? NaN,
-      rssGrowth: warm.length > 1 ? warm.at(-1)!.rss - warm[0]!.rss : 0,
+      rssFirstHalfPeak: rssHalves.first,
+      rssGrowth: rssHalves.growth,
       fdsStart: fds[0] ?? NaN,
       fdsMax: Math.max(...fds),
       fdsEnd: fds.at(-1) ?? NaN,
-      fdsGrowth: warm.length > 1 ? warm.at(-1)!.fds - warm[0]!.fds : 0,
+      fdsGrowth: fdHalves.growth,
+      timeline,
       processes: byPid.size,
       crashes: n.crashes,
     };
@@ -83,6 +96,8 @@ export function writeReliabilityReport(r: SoakReport, file: string, print: (line
     { what: 'error answers not in the error shape (whole run)', value: badShape.length, target: '0', ok: badShape.length === 0 },
     ...recovery.map((x) => ({ what: `recovery after ${x.name} (s)`, value: Number(x.seconds.toFixed(1)), target: '≤ 5', ok: x.seconds <= 5 })),
     ...nodeFigures.map((n) => ({ what: `${n.name} peak RSS (MB)`, value: Math.round(n.rssPeak / MB), target: '< 300', ok: n.rssPeak < 300 * MB })),
+    ...nodeFigures.map((n) => ({ what: `${n.name} RSS growth, 2nd half over 1st (MB)`, value: Number((n.rssGrowth / MB).toFixed(1)), target: '≤ 10 % of the 1st half', ok: !(n.rssGrowth > 0.1 * n.rssFirstHalfPeak) })),
+    ...nodeFigures.map((n) => ({ what: `${n.name} open fd growth, 2nd half over 1st`, value: n.fdsGrowth, target: '≤ 2', ok: n.fdsGrowth <= 2 })),
     ...nodeFigures.map((n) => ({ what: `${n.name} unexpected exits`, value: n.crashes.length, target: '0', ok: n.crashes.length === 0 })),
     { what: 'audit chains verified', value: `${r.chains.filter((c) => c.ok).length}/${r.chains.length}`, target: 'all', ok: r.chains.every((c) => c.ok) },
   ];
@@ -91,7 +106,7 @@ export function writeReliabilityReport(r: SoakReport, file: string, print: (line
   out('# Reliability: the soak test');
   out();
   out('`npm run soak` (bench/soak.ts; not part of `npm test`) starts a standalone local KMS (`convault kms serve`), two');
-  out('`convault serve` nodes on one PostgreSQL database (a schema of its own) and a client that sends mixed traffic to');
+  out('`convault serve` nodes on one PostgreSQL database (a cluster of the soak\'s own, which one fault restarts) and a client that sends mixed traffic to');
   out('both nodes, round robin. During the run it injects faults one after another; afterwards it reads back every');
   out('acknowledged write from the node that did not acknowledge it, and verifies every organization\'s audit chain.');
   out('This file is rewritten by each run; the figures below are from the last one.');
@@ -99,8 +114,9 @@ export function writeReliabilityReport(r: SoakReport, file: string, print: (line
   out(`- Machine: ${r.machine}. Traffic: ${r.seconds} s, ${r.workers} concurrent clients, ${r.orgs} organizations, ${r.conversations} conversations.`);
   out('- Mix: 45 % PUT (new or existing conversation), 15 % PATCH, 30 % GET, 10 % Encrypt Data then Decrypt Data on the other node;');
   out('  one key rotation of an organization followed by a rewrap job in the middle.');
-  out('- Each conversation is written by one client only, so the expected content is known exactly; a write without an answer');
-  out('  (connection lost, 5xx) leaves both outcomes possible until a read settles it.');
+  out('- Each conversation is written by one client only, one request at a time, so its content is known exactly');
+  out('  (bench/soak/conversation-model.ts): a write whose outcome is unknown (no answer, or a 5xx from the database) leaves');
+  out('  both states possible, and the conversation is only read until a read settles it; no possibility is ever dropped.');
   out(`- Fault windows run from a fault\'s start to ${RECOVERY_ALLOWANCE_S} s after its end. Recovery time: from the end of the fault to the last`);
   out('  failed request (no answer, 5xx, 424) within 15 s after it (and before the next fault).');
   out();
@@ -133,13 +149,26 @@ export function writeReliabilityReport(r: SoakReport, file: string, print: (line
   out('(404 answers are GETs of conversations not written yet. "No answer": the connection was refused or reset, e.g. while a node was down;');
   out(`${noAnswer.length} in all, ${noAnswerOutside.length} outside fault windows.)`);
   out();
+  const tally = (xs: typeof r.samples, label: (x: (typeof r.samples)[number]) => string) => {
+    const counts = new Map<string, number>();
+    for (const x of xs) counts.set(label(x), (counts.get(label(x)) ?? 0) + 1);
+    return [...counts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, n]) => `${k}: ${n}`).join(', ') || 'none';
+  };
+  out(`- Error answers by status and code: ${tally(r.samples.filter((x) => x.status >= 400 && x.status !== 404), (x) => `${x.status} ${x.why ?? ''}`)}.`);
+  out(`- No answer, by cause: ${tally(noAnswer, (x) => x.why ?? 'unknown')}.`);
+  out();
   out('## Nodes');
   out();
-  out('| Node | RSS start / peak / end (MB) | RSS growth after warm-up (MB) | Open fds start / max / end | fd growth | Processes |');
+  out('| Node | RSS start / peak / end (MB) | RSS growth, 2nd half over 1st (MB) | Open fds start / max / end | fd growth | Processes |');
   out('| --- | --- | ---: | --- | ---: | ---: |');
   for (const n of nodeFigures) {
     out(`| ${n.name} | ${Math.round(n.rssStart / MB)} / ${Math.round(n.rssPeak / MB)} / ${Math.round(n.rssEnd / MB)} | ${(n.rssGrowth / MB).toFixed(1)} | ${n.fdsStart} / ${n.fdsMax} / ${n.fdsEnd} | ${n.fdsGrowth} | ${n.processes} |`);
   }
+  out();
+  out('Growth is judged on each node\'s longest-running process after a 10 s warm-up: the highest value of the second half');
+  out('of its run against the highest of the first half. RSS every 10 s (MB, open fds in brackets; a restart starts a new process):');
+  out();
+  for (const n of nodeFigures) out(`- ${n.name}: ${n.timeline.map((u) => `${u.t.toFixed(0)} s ${Math.round(u.rss / MB)} (${u.fds})`).join(', ')}`);
   for (const n of nodeFigures) {
     for (const c of n.crashes) {
       out();
@@ -160,7 +189,7 @@ export function writeReliabilityReport(r: SoakReport, file: string, print: (line
   if (badFaultErrors.length) {
     const kinds = new Map<string, number>();
     for (const x of badFaultErrors) {
-      const k = `${x.status}${x.shapeOk ? '' : ' (not the error shape)'}${x.status === 503 && !x.retryAfter ? ' (no Retry-After)' : ''}`;
+      const k = `${x.op} ${x.status} ${x.why ?? ''}${x.shapeOk ? '' : ' (not the error shape)'}${x.status === 503 && !x.retryAfter ? ' (no Retry-After)' : ''}`;
       kinds.set(k, (kinds.get(k) ?? 0) + 1);
     }
     out(`- Errors during faults that were not 503/424 in the error shape: ${[...kinds].map(([k, n]) => `${k}: ${n}`).join(', ')}.`);
