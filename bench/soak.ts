@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CreateAliasCommand, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { createKmsClient } from '../src/kms/client-factory.js';
+import { classifyKmsError } from '../src/kms/kms-failure.js';
 import { readLocalKmsAdminSecret } from '../src/localkms/index.js';
 import { customerKeyPolicy } from '../src/kms/key-policy.js';
 import { ensurePlatformKey } from '../src/kms/platform-key.js';
@@ -12,8 +13,9 @@ import { createAuditService } from '../src/services/audit/audit-service.js';
 import { openDatabase } from '../src/store/database.js';
 import type { Database } from '../src/store/schema.js';
 import { classifyWrite, connectionRefused, ConversationModel, patched, type Data, type State } from './soak/conversation-model.js';
+import { liveMemory } from './soak/live-heap.js';
 import { startPrivatePostgres, type PrivatePostgres } from './soak/private-postgres.js';
-import { CLI, freePort, processUsage, spawnCli, type Spawned } from './soak/processes.js';
+import { CLI, fdBreakdown, freePort, processUsage, spawnCli, type Spawned } from './soak/processes.js';
 import { writeReliabilityReport, type SoakReport } from './soak/report.js';
 
 /**
@@ -34,6 +36,8 @@ const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const ORGS = 5;
 const CONVERSATIONS = 1000;
 const WORKERS = 16;
+const KEY_CACHE_MAX_AGE_S = 5;
+const DATA_KEY_ROTATE_S = 20;
 const CUSTOMER = '111122223333';
 const PLATFORM = '444455556666';
 const REGION = 'us-east-1';
@@ -46,6 +50,8 @@ const SCHEDULE = {
   throttle: [s(8), s(18)] as const,
   outage: [s(22), s(32)] as const,
   rotation: s(34),
+  /** Live memory of each node, warm: every conversation has been written or read by then. */
+  liveWarm: s(20),
   pgFault: s(37),
   nodeKill: s(45),
 };
@@ -90,7 +96,13 @@ interface Node {
   crashes: Array<{ t: number; output: string }>;
   usage: Array<{ t: number; rss: number; fds: number; pid: number }>;
   killedOnPurpose: boolean;
+  /** The loopback port its inspector opens on when the soak asks for a full collection (live-heap.ts). */
+  inspectPort: number;
+  /** Live memory after a full collection: once warm, and after the traffic. */
+  live: LiveSample[];
 }
+
+type LiveSample = { at: 'start' | 'warm' | 'after'; t: number; pid: number } & ({ heapUsed: number; rss: number } | { error: string });
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convault-soak-'));
 let cluster: PrivatePostgres | undefined;
@@ -143,10 +155,14 @@ async function main(): Promise<number> {
   const nodes: Node[] = [];
   for (const name of ['node-a', 'node-b']) {
     const port = await freePort();
+    const inspectPort = await freePort();
     nodes.push({
       name,
       url: `http://127.0.0.1:${port}`,
+      inspectPort,
+      live: [],
       env: {
+        NODE_OPTIONS: `--inspect-port=127.0.0.1:${inspectPort}`,
         PORT: String(port),
         HOST: '127.0.0.1',
         CONVAULT_DATA_DIR: path.join(tmp, name),
@@ -157,6 +173,10 @@ async function main(): Promise<number> {
         CONVAULT_BOOTSTRAP_TOKEN: TOKEN,
         CONVAULT_DEMO_KEY: 'false',
         CONVAULT_TEST_RATE_LIMIT_PER_MIN: '1000',
+        // Short key lifetimes, so the KMS faults are felt within a minute: plaintext keys leave the
+        // caches after 5 s (default 60) and a data key serves new conversations for 20 s (default 1 h).
+        CONVAULT_KEY_CACHE_MAX_AGE_S: String(KEY_CACHE_MAX_AGE_S),
+        CONVAULT_DATA_KEY_ROTATE_S: String(DATA_KEY_ROTATE_S),
         LOG_LEVEL: 'warn',
       },
       crashes: [],
@@ -296,7 +316,9 @@ async function main(): Promise<number> {
   }
 
   // --- resource sampling ----------------------------------------------------------------------------
+  const loads: number[] = [];
   const sampler = setInterval(() => {
+    loads.push(os.loadavg()[0]!);
     for (const node of nodes) {
       const pid = node.process?.pid;
       const u = pid ? processUsage(pid) : undefined;
@@ -310,6 +332,27 @@ async function main(): Promise<number> {
   const scheduleAt = (at: number, fn: () => Promise<void>) => sleep(Math.max(0, at * 1000 - (Date.now() - t0))).then(fn).catch((err) => log(`fault step failed: ${(err as Error).message}`));
 
 
+  // Open fds of each node at rest, before the traffic and again after it, by what they are: the
+  // connections the client keeps alive to it (the server lets idle ones live for 72 s) are the
+  // client's doing; the rest is what the node holds on its own.
+  const atRest = () =>
+    nodes.map((n) => {
+      const u = n.process ? processUsage(n.process.pid) : undefined;
+      const fds = n.process ? fdBreakdown(n.process.pid, Number(n.env.PORT), { database: cluster!.port, kms: kmsPort }) : undefined;
+      return u && fds ? { rss: u.rss, fds: u.fds - fds.clients!, breakdown: fds } : undefined;
+    });
+  const measureLive = async (node: Node, at: LiveSample['at']) => {
+    const pid = node.process?.pid;
+    if (!pid) return;
+    const t = now();
+    try {
+      node.live.push({ at, t, pid, ...(await liveMemory(pid, node.inspectPort)) });
+    } catch (err) {
+      node.live.push({ at, t, pid, error: (err as Error).message });
+    }
+  };
+  for (const node of nodes) await measureLive(node, 'start');
+  const restBefore = atRest();
   t0 = Date.now();
   log(`traffic for ${SECONDS} s: ${WORKERS} workers, ${ORGS} organizations, ${CONVERSATIONS} conversations`);
   const endAt = SECONDS * 1000;
@@ -317,6 +360,10 @@ async function main(): Promise<number> {
     while (Date.now() - t0 < endAt) await step(w);
   });
   const faultsDone = Promise.all([
+    scheduleAt(SCHEDULE.liveWarm, async () => {
+      for (const node of nodes) await measureLive(node, 'warm');
+      log(`live memory, warm: ${nodes.map((n) => `${n.name} ${JSON.stringify(n.live.at(-1))}`).join('; ')}`);
+    }),
     scheduleAt(SCHEDULE.throttle[0], async () => {
       log('fault: KMS throttles 30 % of calls');
       await faults({ throttle: { ratio: 0.3 } });
@@ -336,10 +383,15 @@ async function main(): Promise<number> {
     }),
     scheduleAt(SCHEDULE.rotation, async () => {
       const org = orgs[0]!;
-      // As an admin's client would: a 503 (Retry-After) is tried again, for up to 10 s.
+      // As an admin's client would: a 503 (Retry-After) is tried again, for up to 10 s, and so is a
+      // Save refused because its Test could not reach KMS (a 422 whose Test failed on an outage,
+      // throttling or the open circuit: its awsError says which).
+      const kmsTransient = (awsError: unknown) => typeof awsError === 'string' && ['Unreachable', 'Throttled', 'Internal'].includes(classifyKmsError({ name: awsError }, 'Test').kind);
+      const transient = (res: { status: number; body: any }) =>
+        res.status === 0 || res.status === 503 || (res.status === 422 && kmsTransient(res.body?.details?.report?.lastError?.awsError));
       const retrying = async (call: () => ReturnType<typeof api>) => {
         let res = await call().catch(() => ({ status: 0, body: undefined, headers: new Headers() }));
-        for (let waited = 0; (res.status === 0 || res.status === 503) && waited < 10_000; ) {
+        for (let waited = 0; transient(res) && waited < 10_000; ) {
           const pause = 1000 * Number(res.headers.get('retry-after') ?? 1);
           await sleep(pause);
           waited += pause;
@@ -352,6 +404,11 @@ async function main(): Promise<number> {
         if (current.status !== 200) return current;
         return api(nodes[0]!, 'PUT', `/api/v2/conversations/keyconfigurations/${org.configId}`, org.token, { keyConfigurationType: 'KmsSymmetric', url: rotationAlias, version: current.body.version });
       });
+      if (saved.status !== 200) {
+        rotation = { status: `save ${saved.status}`, detail: JSON.stringify(saved.body).slice(0, 300) };
+        log(`rotation of ${org.id} not saved: ${rotation.detail}`);
+        return;
+      }
       const job = await retrying(() => api(nodes[1]!, 'POST', `/api/v2/conversations/keyconfigurations/${org.configId}/rewrap`, org.token));
       rotation = { status: `save ${saved.status}, rewrap ${job.status}`, detail: job.body?.id ?? JSON.stringify(job.body) };
       log(`rotation of ${org.id}: ${rotation.status}`);
@@ -407,6 +464,13 @@ async function main(): Promise<number> {
   }
   log(`read back ${checked} conversations with acknowledged writes from the other node: ${lost} lost`);
 
+  // Quiet for longer than the local KMS keeps an idle connection (Node's 5 s), so the nodes' idle KMS connections are gone.
+  await sleep(6000);
+  // The inspector opened by the measurement holds a few fds of its own: measured before each at-rest count.
+  for (const node of nodes) await measureLive(node, 'after');
+  const restAfter = atRest();
+  log(`live memory, after the run: ${nodes.map((n) => `${n.name} ${JSON.stringify(n.live.at(-1))}`).join('; ')}`);
+
   // --- rewrap job, audit chains ----------------------------------------------------------------------
   const org0 = orgs[0]!;
   const job = rotation.detail && !rotation.detail.startsWith('{') ? await api(nodes[0]!, 'GET', `/api/v2/jobs/${rotation.detail}`, org0.token) : undefined;
@@ -444,8 +508,11 @@ async function main(): Promise<number> {
     checked,
     rotation: { ...rotation, job: job?.body ? `${job.body.state}: ${job.body.done}/${job.body.total} data keys` : 'no job' },
     chains,
-    nodes: nodes.map((n) => ({ name: n.name, usage: n.usage, crashes: n.crashes })),
+    nodes: nodes.map((n, i) => ({ name: n.name, usage: n.usage, crashes: n.crashes, rest: { before: restBefore[i], after: restAfter[i] }, live: n.live })),
+    nodeSettings: [`CONVAULT_KEY_CACHE_MAX_AGE_S=${KEY_CACHE_MAX_AGE_S}`, `CONVAULT_DATA_KEY_ROTATE_S=${DATA_KEY_ROTATE_S}`, 'CONVAULT_TEST_RATE_LIMIT_PER_MIN=1000', 'CONVAULT_DEMO_KEY=false'],
     machine: `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`,
+    // The machine may be shared: the 1-minute load average during the traffic says how much.
+    load: { start: loads[0] ?? NaN, max: Math.max(...loads), end: loads.at(-1) ?? NaN },
   };
   return writeReliabilityReport(report, path.resolve('docs/RELIABILITY.md'), (line) => process.stdout.write(line + '\n'));
 }
