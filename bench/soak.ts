@@ -121,7 +121,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function main(): Promise<number> {
   const rootKey = randomBytes(32).toString('hex');
   // Synchronous commits as in production (an acknowledged write is in the WAL); fsync stays off, since
-  // the faults here end processes, not the machine. Room for both nodes' pools and the scrapes.
+  // the faults here end processes, not the machine. Room for both nodes' pools and the soak's own connections.
   cluster = await startPrivatePostgres({ settings: { synchronous_commit: 'on', max_connections: '100' } });
   const pgUrl = cluster.url;
   const databaseUrl = `${pgUrl}?schema=${RUN}`;
