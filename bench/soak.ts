@@ -38,6 +38,8 @@ const CONVERSATIONS = 1000;
 const WORKERS = 16;
 const KEY_CACHE_MAX_AGE_S = 5;
 const DATA_KEY_ROTATE_S = 20;
+/** CONVAULT_CONFIG_REFRESH_MS's default: how long a save on one node may take to reach the other. */
+const CONFIG_REFRESH_MS = 2000;
 const CUSTOMER = '111122223333';
 const PLATFORM = '444455556666';
 const REGION = 'us-east-1';
@@ -409,7 +411,27 @@ async function main(): Promise<number> {
         log(`rotation of ${org.id} not saved: ${rotation.detail}`);
         return;
       }
-      const job = await retrying(() => api(nodes[1]!, 'POST', `/api/v2/conversations/keyconfigurations/${org.configId}/rewrap`, org.token));
+      // The rewrap is started on the other node, once the save has reached it: a node re-reads the
+      // configuration at least every CONVAULT_CONFIG_REFRESH_MS (2 s), and a job started before that
+      // would target the old key.
+      await sleep(CONFIG_REFRESH_MS + 500);
+      let job = await retrying(() => api(nodes[1]!, 'POST', `/api/v2/conversations/keyconfigurations/${org.configId}/rewrap`, org.token));
+      // A job that ends failed only because KMS was unreachable (the circuit still open after the
+      // outage) is started again, as its error tells an admin to; for up to 15 s.
+      for (let waited = 0; job.status === 202 && waited < 15_000; ) {
+        const state = await retrying(() => api(nodes[1]!, 'GET', `/api/v2/jobs/${job.body.id}`, org.token));
+        if (['queued', 'running'].includes(state.body?.state)) {
+          await sleep(250);
+          waited += 250;
+          continue;
+        }
+        const unreachable = state.body?.state === 'failed' && (state.body.errors ?? []).every((e: { reason?: string }) => /unreachable|try again/i.test(e.reason ?? ''));
+        if (!unreachable) break;
+        log(`rewrap job ${job.body.id} failed while KMS was unreachable; starting it again`);
+        await sleep(1000);
+        waited += 1000;
+        job = await retrying(() => api(nodes[1]!, 'POST', `/api/v2/conversations/keyconfigurations/${org.configId}/rewrap`, org.token));
+      }
       rotation = { status: `save ${saved.status}, rewrap ${job.status}`, detail: job.body?.id ?? JSON.stringify(job.body) };
       log(`rotation of ${org.id}: ${rotation.status}`);
     }),
@@ -506,7 +528,10 @@ async function main(): Promise<number> {
     lost,
     lostDetail,
     checked,
-    rotation: { ...rotation, job: job?.body ? `${job.body.state}: ${job.body.done}/${job.body.total} data keys` : 'no job' },
+    rotation: {
+      ...rotation,
+      job: job?.body ? `${job.body.state}: ${job.body.done}/${job.body.total} data keys, target ${job.body.targetKeyId === rotationAlias ? 'the rotated key' : `${job.body.targetKeyId} (not the rotated key)`}` : 'no job',
+    },
     chains,
     nodes: nodes.map((n, i) => ({ name: n.name, usage: n.usage, crashes: n.crashes, rest: { before: restBefore[i], after: restAfter[i] }, live: n.live })),
     nodeSettings: [`CONVAULT_KEY_CACHE_MAX_AGE_S=${KEY_CACHE_MAX_AGE_S}`, `CONVAULT_DATA_KEY_ROTATE_S=${DATA_KEY_ROTATE_S}`, 'CONVAULT_TEST_RATE_LIMIT_PER_MIN=1000', 'CONVAULT_DEMO_KEY=false'],

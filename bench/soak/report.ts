@@ -142,7 +142,12 @@ export function writeReliabilityReport(r: SoakReport, file: string, print: (line
       return { what: `${n.name} database connections at rest after the run`, value: db, target: `≤ ${DB_POOL_SIZE} (the pool)`, ok: db <= DB_POOL_SIZE };
     }),
     ...nodeFigures.map((n) => ({ what: `${n.name} unexpected exits`, value: n.crashes.length, target: '0', ok: n.crashes.length === 0 })),
-    { what: 'key rotation saved, its rewrap job succeeded', value: `${r.rotation.status}; job ${r.rotation.job}`, target: 'save 200, job succeeded', ok: r.rotation.status.startsWith('save 200,') && r.rotation.job.startsWith('succeeded') },
+    {
+      what: 'key rotation saved, its rewrap job succeeded',
+      value: `${r.rotation.status}; job ${r.rotation.job}`,
+      target: 'save 200, job succeeded, target the rotated key',
+      ok: r.rotation.status.startsWith('save 200,') && r.rotation.job.startsWith('succeeded') && r.rotation.job.endsWith('target the rotated key'),
+    },
     { what: 'audit chains verified', value: `${r.chains.filter((c) => c.ok).length}/${r.chains.length}`, target: 'all', ok: r.chains.every((c) => c.ok) },
   ];
   const passed = targets.every((t) => t.ok);
