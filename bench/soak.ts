@@ -4,34 +4,42 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateAliasCommand, CreateKeyCommand } from '@aws-sdk/client-kms';
-import pg from 'pg';
 import { createKmsClient } from '../src/kms/client-factory.js';
+import { classifyKmsError } from '../src/kms/kms-failure.js';
 import { readLocalKmsAdminSecret } from '../src/localkms/index.js';
 import { customerKeyPolicy } from '../src/kms/key-policy.js';
 import { ensurePlatformKey } from '../src/kms/platform-key.js';
 import { createAuditService } from '../src/services/audit/audit-service.js';
 import { openDatabase } from '../src/store/database.js';
 import type { Database } from '../src/store/schema.js';
-import { ConversationModel, patched, type Data, type State } from './soak/conversation-model.js';
-import { CLI, freePort, processUsage, spawnCli, type Spawned } from './soak/processes.js';
+import { classifyWrite, connectionRefused, ConversationModel, patched, type Data, type State } from './soak/conversation-model.js';
+import { liveMemory } from './soak/live-heap.js';
+import { startPrivatePostgres, type PrivatePostgres } from './soak/private-postgres.js';
+import { CLI, fdBreakdown, freePort, processUsage, spawnCli, type Spawned } from './soak/processes.js';
 import { writeReliabilityReport, type SoakReport } from './soak/report.js';
 
 /**
  * `npm run soak`: a standalone local KMS, two `convault serve` nodes on one PostgreSQL database
- * (a schema of its own) and a client sending mixed traffic to both, round robin, for 60 s over 5
- * organizations and 1,000 conversations, while faults are injected one after another. Then every
- * acknowledged write is read back from the other node and every audit chain is verified. Prints
- * the figures and writes docs/RELIABILITY.md. Exit code 0 when every target is met.
+ * and a client sending mixed traffic to both, round robin, for 60 s over 5 organizations and 1,000
+ * conversations, while faults are injected one after another. Then every acknowledged write is
+ * read back from the other node and every audit chain is verified. Prints the figures and writes
+ * docs/RELIABILITY.md. Exit code 0 when every target is met.
+ *
+ * The database is a PostgreSQL cluster of the soak's own (initdb under a temporary directory, the
+ * server binaries of /usr/lib/postgresql/<version>/bin), because one fault restarts it, as
+ * `pg_ctlcluster … restart` would: no other database on the machine is touched.
  *
  *   SOAK_SECONDS=60        length of the traffic (the fault schedule scales with it)
- *   SOAK_DATABASE_URL=…    PostgreSQL server (default postgres://postgres@127.0.0.1:5432/test)
  */
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
-const PG_URL = process.env.SOAK_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ORGS = 5;
 const CONVERSATIONS = 1000;
 const WORKERS = 16;
+const KEY_CACHE_MAX_AGE_S = 5;
+const DATA_KEY_ROTATE_S = 20;
+/** CONVAULT_CONFIG_REFRESH_MS's default: how long a save on one node may take to reach the other. */
+const CONFIG_REFRESH_MS = 2000;
 const CUSTOMER = '111122223333';
 const PLATFORM = '444455556666';
 const REGION = 'us-east-1';
@@ -44,6 +52,8 @@ const SCHEDULE = {
   throttle: [s(8), s(18)] as const,
   outage: [s(22), s(32)] as const,
   rotation: s(34),
+  /** Live memory of each node, warm: every conversation has been written or read by then. */
+  liveWarm: s(20),
   pgFault: s(37),
   nodeKill: s(45),
 };
@@ -53,7 +63,7 @@ const PHASES: Array<{ name: string; from: number; to: number }> = [
   { name: 'after throttling', from: s(18), to: s(22) },
   { name: 'KMS outage', from: s(22), to: s(32) },
   { name: 'after outage + rotation/rewrap', from: s(32), to: s(37) },
-  { name: 'PostgreSQL connections terminated', from: s(37), to: s(45) },
+  { name: 'PostgreSQL restart', from: s(37), to: s(45) },
   { name: 'node SIGKILL + restart', from: s(45), to: s(53) },
   { name: 'tail', from: s(53), to: SECONDS + 1 },
 ];
@@ -66,6 +76,8 @@ interface Sample {
   ms: number;
   shapeOk: boolean;
   retryAfter: boolean;
+  /** The error code of an error answer, or why there was no answer (ECONNREFUSED, TimeoutError, …). */
+  why?: string;
 }
 
 interface Org {
@@ -86,9 +98,23 @@ interface Node {
   crashes: Array<{ t: number; output: string }>;
   usage: Array<{ t: number; rss: number; fds: number; pid: number }>;
   killedOnPurpose: boolean;
+  /** The loopback port its inspector opens on when the soak asks for a full collection (live-heap.ts). */
+  inspectPort: number;
+  /** Live memory after a full collection: once warm, and after the traffic. */
+  live: LiveSample[];
 }
 
+type LiveSample = { at: 'start' | 'warm' | 'after'; t: number; pid: number } & ({ heapUsed: number; rss: number } | { error: string });
+
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convault-soak-'));
+let cluster: PrivatePostgres | undefined;
+/** Every process the soak started, so a failed run leaves none behind. */
+const children: Spawned[] = [];
+const spawnTracked = async (...args: Parameters<typeof spawnCli>): Promise<Spawned> => {
+  const child = await spawnCli(...args);
+  children.push(child);
+  return child;
+};
 let t0 = Date.now();
 const now = () => (Date.now() - t0) / 1000;
 const log = (msg: string) => process.stdout.write(`[soak ${now().toFixed(1).padStart(5)} s] ${msg}\n`);
@@ -96,13 +122,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<number> {
   const rootKey = randomBytes(32).toString('hex');
-  // The soak's connections carry their own application_name, so the fault terminates exactly them.
-  const databaseUrl = `${PG_URL}?schema=${RUN}&application_name=${RUN}`;
+  // Synchronous commits as in production (an acknowledged write is in the WAL); fsync stays off, since
+  // the faults here end processes, not the machine. Room for both nodes' pools and the soak's own connections.
+  cluster = await startPrivatePostgres({ settings: { synchronous_commit: 'on', max_connections: '100' } });
+  const pgUrl = cluster.url;
+  const databaseUrl = `${pgUrl}?schema=${RUN}`;
+  log(`private PostgreSQL cluster at ${pgUrl} (${cluster.dir})`);
 
   // --- the standalone local KMS --------------------------------------------------------------------
   const kmsPort = await freePort();
   const kmsEnv = { CONVAULT_DATA_DIR: path.join(tmp, 'kms'), CONVAULT_LOCAL_KMS_ROOT_KEY: rootKey, CONVAULT_LOCAL_KMS_FAULTS: 'true' };
-  const kms = await spawnCli(['kms', 'serve', '--port', String(kmsPort)], kmsEnv, /local KMS serving at/);
+  const kms = await spawnTracked(['kms', 'serve', '--port', String(kmsPort)], kmsEnv, /local KMS serving at/);
   const kmsUrl = `http://127.0.0.1:${kmsPort}`;
   // Every caller signs with the access key the local KMS issued for its account (docs/LOCAL_KMS.md).
   const credentialsOf = (account: string) =>
@@ -127,10 +157,14 @@ async function main(): Promise<number> {
   const nodes: Node[] = [];
   for (const name of ['node-a', 'node-b']) {
     const port = await freePort();
+    const inspectPort = await freePort();
     nodes.push({
       name,
       url: `http://127.0.0.1:${port}`,
+      inspectPort,
+      live: [],
       env: {
+        NODE_OPTIONS: `--inspect-port=127.0.0.1:${inspectPort}`,
         PORT: String(port),
         HOST: '127.0.0.1',
         CONVAULT_DATA_DIR: path.join(tmp, name),
@@ -141,6 +175,10 @@ async function main(): Promise<number> {
         CONVAULT_BOOTSTRAP_TOKEN: TOKEN,
         CONVAULT_DEMO_KEY: 'false',
         CONVAULT_TEST_RATE_LIMIT_PER_MIN: '1000',
+        // Short key lifetimes, so the KMS faults are felt within a minute: plaintext keys leave the
+        // caches after 5 s (default 60) and a data key serves new conversations for 20 s (default 1 h).
+        CONVAULT_KEY_CACHE_MAX_AGE_S: String(KEY_CACHE_MAX_AGE_S),
+        CONVAULT_DATA_KEY_ROTATE_S: String(DATA_KEY_ROTATE_S),
         LOG_LEVEL: 'warn',
       },
       crashes: [],
@@ -150,7 +188,7 @@ async function main(): Promise<number> {
   }
   const start = (node: Node): Promise<void> => {
     node.starting = (async () => {
-      node.process = await spawnCli(['serve'], node.env, /serving at/);
+      node.process = await spawnTracked(['serve'], node.env, /serving at/);
       const spawned = node.process;
       void spawned.exited.then(async () => {
         if (node.killedOnPurpose || stopping) return;
@@ -203,6 +241,7 @@ async function main(): Promise<number> {
   const wrongReads: string[] = [];
   let rr = 0;
 
+  let unexpectedLogged = 0;
   const send = async (op: string, node: number, method: string, p: string, token: string, body?: unknown) => {
     const started = Date.now();
     const t = now();
@@ -223,11 +262,14 @@ async function main(): Promise<number> {
       const shapeOk =
         res.status < 400 ||
         (typeof parsed === 'object' && parsed !== null && parsed.status === res.status && typeof parsed.message === 'string' && typeof parsed.code === 'string' && typeof parsed.contextId === 'string');
-      samples.push({ t, node, op, status: res.status, ms: Date.now() - started, shapeOk, retryAfter: res.headers.has('retry-after') });
-      return { status: res.status, body: parsed };
-    } catch {
-      samples.push({ t, node, op, status: 0, ms: Date.now() - started, shapeOk: false, retryAfter: false });
-      return { status: 0, body: undefined };
+      samples.push({ t, node, op, status: res.status, ms: Date.now() - started, shapeOk, retryAfter: res.headers.has('retry-after'), ...(res.status >= 400 ? { why: String(parsed?.code) } : {}) });
+      if ((res.status >= 400 && ![404, 424, 503].includes(res.status)) || !shapeOk) {
+        if (unexpectedLogged++ < 10) log(`unexpected answer: ${op} on ${nodes[node]!.name} -> ${res.status} ${text.slice(0, 600)}`);
+      }
+      return { status: res.status, body: parsed, refused: false };
+    } catch (err) {
+      samples.push({ t, node, op, status: 0, ms: Date.now() - started, shapeOk: false, retryAfter: false, why: failureCause(err) });
+      return { status: 0, body: undefined, refused: connectionRefused(err) };
     }
   };
 
@@ -240,34 +282,45 @@ async function main(): Promise<number> {
     const node = rr++ % 2;
     const p = `/api/v2/conversations/${conv}/secureddata`;
     const r = Math.random();
-    if (r < 0.45) {
+    // A conversation whose last write has an unknown outcome is read until that is settled (conversation-model.ts).
+    const writable = model.writable;
+    const outcomeOf = (res: { status: number; body: any; refused: boolean }) => classifyWrite({ status: res.status, code: res.body?.code, refused: res.refused });
+    let status: number;
+    if (writable && r < 0.45) {
       const op = model.hasData() ? 'PUT existing' : 'PUT new';
       const data: Data = { card: value(), name: value() };
       const res = await send(op, node, 'PUT', p, org.token, { data });
-      if (res.status === 200) model.acknowledged(() => data, node);
-      else if (res.status === 0 || res.status >= 500) model.uncertain(() => data);
-    } else if (r < 0.6) {
+      model.wrote(outcomeOf(res), () => data, node);
+      status = res.status;
+    } else if (writable && r < 0.6) {
       const patch: Record<string, string | null> = { note: value(), ...(Math.random() < 0.3 ? { name: null } : {}) };
       const res = await send('PATCH', node, 'PATCH', p, org.token, { data: patch });
-      if (res.status === 200) model.acknowledged((st) => patched(st, patch), node);
-      else if (res.status === 0 || res.status >= 500) model.uncertain((st) => patched(st, patch));
-    } else if (r < 0.9) {
+      model.wrote(outcomeOf(res), (st) => patched(st, patch), node);
+      status = res.status;
+    } else if (!writable || r < 0.9) {
       const res = await send('GET', node, 'GET', p, org.token);
       let seen: State | undefined;
       if (res.status === 200) seen = res.body.data as Data;
       else if (res.status === 404) seen = null;
       if (seen !== undefined && !model.observed(seen)) wrongReads.push(`${conv} on ${nodes[node]!.name}: ${JSON.stringify(seen)} not in ${JSON.stringify(model.candidates)}`);
+      status = res.status;
     } else {
       const text = value();
       const enc = await send('Encrypt', node, 'POST', '/api/v2/conversations/encrypt', org.token, { data: text });
-      if (enc.status !== 200) return;
-      const dec = await send('Decrypt', 1 - node, 'POST', '/api/v2/conversations/decrypt', org.token, { encryptedData: enc.body.encryptedData });
-      if (dec.status === 200 && dec.body.data !== text) wrongReads.push(`Decrypt returned another text than was encrypted (${org.id})`);
+      status = enc.status;
+      if (enc.status === 200) {
+        const dec = await send('Decrypt', 1 - node, 'POST', '/api/v2/conversations/decrypt', org.token, { encryptedData: enc.body.encryptedData });
+        if (dec.status === 200 && dec.body.data !== text) wrongReads.push(`Decrypt returned another text than was encrypted (${org.id})`);
+      }
     }
+    // Nobody listening (a node down): a client backs off instead of spinning.
+    if (status === 0) await sleep(50);
   }
 
   // --- resource sampling ----------------------------------------------------------------------------
+  const loads: number[] = [];
   const sampler = setInterval(() => {
+    loads.push(os.loadavg()[0]!);
     for (const node of nodes) {
       const pid = node.process?.pid;
       const u = pid ? processUsage(pid) : undefined;
@@ -280,18 +333,28 @@ async function main(): Promise<number> {
   let rotation = { status: 'not started', detail: '' };
   const scheduleAt = (at: number, fn: () => Promise<void>) => sleep(Math.max(0, at * 1000 - (Date.now() - t0))).then(fn).catch((err) => log(`fault step failed: ${(err as Error).message}`));
 
-  const pgTerminate = async (): Promise<number> => {
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
+
+  // Open fds of each node at rest, before the traffic and again after it, by what they are: the
+  // connections the client keeps alive to it (the server lets idle ones live for 72 s) are the
+  // client's doing; the rest is what the node holds on its own.
+  const atRest = () =>
+    nodes.map((n) => {
+      const u = n.process ? processUsage(n.process.pid) : undefined;
+      const fds = n.process ? fdBreakdown(n.process.pid, Number(n.env.PORT), { database: cluster!.port, kms: kmsPort }) : undefined;
+      return u && fds ? { rss: u.rss, fds: u.fds - fds.clients!, breakdown: fds } : undefined;
+    });
+  const measureLive = async (node: Node, at: LiveSample['at']) => {
+    const pid = node.process?.pid;
+    if (!pid) return;
+    const t = now();
     try {
-      // Only this run's connections (application_name), never anyone else's.
-      const res = await client.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and pid <> pg_backend_pid()', [RUN]);
-      return res.rowCount ?? 0;
-    } finally {
-      await client.end();
+      node.live.push({ at, t, pid, ...(await liveMemory(pid, node.inspectPort)) });
+    } catch (err) {
+      node.live.push({ at, t, pid, error: (err as Error).message });
     }
   };
-
+  for (const node of nodes) await measureLive(node, 'start');
+  const restBefore = atRest();
   t0 = Date.now();
   log(`traffic for ${SECONDS} s: ${WORKERS} workers, ${ORGS} organizations, ${CONVERSATIONS} conversations`);
   const endAt = SECONDS * 1000;
@@ -299,6 +362,10 @@ async function main(): Promise<number> {
     while (Date.now() - t0 < endAt) await step(w);
   });
   const faultsDone = Promise.all([
+    scheduleAt(SCHEDULE.liveWarm, async () => {
+      for (const node of nodes) await measureLive(node, 'warm');
+      log(`live memory, warm: ${nodes.map((n) => `${n.name} ${JSON.stringify(n.live.at(-1))}`).join('; ')}`);
+    }),
     scheduleAt(SCHEDULE.throttle[0], async () => {
       log('fault: KMS throttles 30 % of calls');
       await faults({ throttle: { ratio: 0.3 } });
@@ -318,16 +385,63 @@ async function main(): Promise<number> {
     }),
     scheduleAt(SCHEDULE.rotation, async () => {
       const org = orgs[0]!;
-      const current = await api(nodes[0]!, 'GET', `/api/v2/conversations/keyconfigurations/${org.configId}`, org.token);
-      const saved = await api(nodes[0]!, 'PUT', `/api/v2/conversations/keyconfigurations/${org.configId}`, org.token, { keyConfigurationType: 'KmsSymmetric', url: rotationAlias, version: current.body.version });
-      const job = await api(nodes[1]!, 'POST', `/api/v2/conversations/keyconfigurations/${org.configId}/rewrap`, org.token);
+      // As an admin's client would: a 503 (Retry-After) is tried again, for up to 10 s, and so is a
+      // Save refused because its Test could not reach KMS (a 422 whose Test failed on an outage,
+      // throttling or the open circuit: its awsError says which).
+      const kmsTransient = (awsError: unknown) => typeof awsError === 'string' && ['Unreachable', 'Throttled', 'Internal'].includes(classifyKmsError({ name: awsError }, 'Test').kind);
+      const transient = (res: { status: number; body: any }) =>
+        res.status === 0 || res.status === 503 || (res.status === 422 && kmsTransient(res.body?.details?.report?.lastError?.awsError));
+      const retrying = async (call: () => ReturnType<typeof api>) => {
+        let res = await call().catch(() => ({ status: 0, body: undefined, headers: new Headers() }));
+        for (let waited = 0; transient(res) && waited < 10_000; ) {
+          const pause = 1000 * Number(res.headers.get('retry-after') ?? 1);
+          await sleep(pause);
+          waited += pause;
+          res = await call().catch(() => ({ status: 0, body: undefined, headers: new Headers() }));
+        }
+        return res;
+      };
+      const saved = await retrying(async () => {
+        const current = await api(nodes[0]!, 'GET', `/api/v2/conversations/keyconfigurations/${org.configId}`, org.token);
+        if (current.status !== 200) return current;
+        return api(nodes[0]!, 'PUT', `/api/v2/conversations/keyconfigurations/${org.configId}`, org.token, { keyConfigurationType: 'KmsSymmetric', url: rotationAlias, version: current.body.version });
+      });
+      if (saved.status !== 200) {
+        rotation = { status: `save ${saved.status}`, detail: JSON.stringify(saved.body).slice(0, 300) };
+        log(`rotation of ${org.id} not saved: ${rotation.detail}`);
+        return;
+      }
+      // The rewrap is started on the other node, once the save has reached it: a node re-reads the
+      // configuration at least every CONVAULT_CONFIG_REFRESH_MS (2 s), and a job started before that
+      // would target the old key.
+      await sleep(CONFIG_REFRESH_MS + 500);
+      let job = await retrying(() => api(nodes[1]!, 'POST', `/api/v2/conversations/keyconfigurations/${org.configId}/rewrap`, org.token));
+      // A job that ends failed only because KMS was unreachable (the circuit still open after the
+      // outage) is started again, as its error tells an admin to; for up to 15 s.
+      for (let waited = 0; job.status === 202 && waited < 15_000; ) {
+        const state = await retrying(() => api(nodes[1]!, 'GET', `/api/v2/jobs/${job.body.id}`, org.token));
+        if (['queued', 'running'].includes(state.body?.state)) {
+          await sleep(250);
+          waited += 250;
+          continue;
+        }
+        const unreachable = state.body?.state === 'failed' && (state.body.errors ?? []).every((e: { reason?: string }) => /unreachable|try again/i.test(e.reason ?? ''));
+        if (!unreachable) break;
+        log(`rewrap job ${job.body.id} failed while KMS was unreachable; starting it again`);
+        await sleep(1000);
+        waited += 1000;
+        job = await retrying(() => api(nodes[1]!, 'POST', `/api/v2/conversations/keyconfigurations/${org.configId}/rewrap`, org.token));
+      }
       rotation = { status: `save ${saved.status}, rewrap ${job.status}`, detail: job.body?.id ?? JSON.stringify(job.body) };
       log(`rotation of ${org.id}: ${rotation.status}`);
     }),
     scheduleAt(SCHEDULE.pgFault, async () => {
-      const n = await pgTerminate();
-      faultLog.push({ name: 'PostgreSQL connections terminated', from: SCHEDULE.pgFault, to: SCHEDULE.pgFault, note: `pg_terminate_backend of the run's ${n} connections` });
-      log(`fault: terminated ${n} PostgreSQL connections of this run`);
+      const from = now();
+      log('fault: PostgreSQL restart (pg_ctl restart -m fast: every connection ends, the server is down until it is back)');
+      await cluster!.restart();
+      const to = now();
+      faultLog.push({ name: 'PostgreSQL restart', from, to, note: `pg_ctl restart -m fast of the soak's own cluster (${(to - from).toFixed(1)} s down)` });
+      log(`PostgreSQL is back after ${(to - from).toFixed(1)} s`);
     }),
     scheduleAt(SCHEDULE.nodeKill, async () => {
       const node = nodes[1]!;
@@ -372,10 +486,17 @@ async function main(): Promise<number> {
   }
   log(`read back ${checked} conversations with acknowledged writes from the other node: ${lost} lost`);
 
+  // Quiet for longer than the local KMS keeps an idle connection (Node's 5 s), so the nodes' idle KMS connections are gone.
+  await sleep(6000);
+  // The inspector opened by the measurement holds a few fds of its own: measured before each at-rest count.
+  for (const node of nodes) await measureLive(node, 'after');
+  const restAfter = atRest();
+  log(`live memory, after the run: ${nodes.map((n) => `${n.name} ${JSON.stringify(n.live.at(-1))}`).join('; ')}`);
+
   // --- rewrap job, audit chains ----------------------------------------------------------------------
   const org0 = orgs[0]!;
   const job = rotation.detail && !rotation.detail.startsWith('{') ? await api(nodes[0]!, 'GET', `/api/v2/jobs/${rotation.detail}`, org0.token) : undefined;
-  const database = await openDatabase<Database>({ url: PG_URL, dataDir: tmp, schema: RUN });
+  const database = await openDatabase<Database>({ url: pgUrl, dataDir: tmp, schema: RUN });
   const audit = createAuditService({ db: database.db });
   const chains: Array<{ orgId: string; ok: boolean; count: number }> = [];
   for (const org of orgs) {
@@ -407,18 +528,40 @@ async function main(): Promise<number> {
     lost,
     lostDetail,
     checked,
-    rotation: { ...rotation, job: job?.body ? `${job.body.state}: ${job.body.done}/${job.body.total} data keys` : 'no job' },
+    rotation: {
+      ...rotation,
+      job: job?.body ? `${job.body.state}: ${job.body.done}/${job.body.total} data keys, target ${job.body.targetKeyId === rotationAlias ? 'the rotated key' : `${job.body.targetKeyId} (not the rotated key)`}` : 'no job',
+    },
     chains,
-    nodes: nodes.map((n) => ({ name: n.name, usage: n.usage, crashes: n.crashes })),
+    nodes: nodes.map((n, i) => ({ name: n.name, usage: n.usage, crashes: n.crashes, rest: { before: restBefore[i], after: restAfter[i] }, live: n.live })),
+    nodeSettings: [`CONVAULT_KEY_CACHE_MAX_AGE_S=${KEY_CACHE_MAX_AGE_S}`, `CONVAULT_DATA_KEY_ROTATE_S=${DATA_KEY_ROTATE_S}`, 'CONVAULT_TEST_RATE_LIMIT_PER_MIN=1000', 'CONVAULT_DEMO_KEY=false'],
     machine: `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`,
+    // The machine may be shared: the 1-minute load average during the traffic says how much.
+    load: { start: loads[0] ?? NaN, max: Math.max(...loads), end: loads.at(-1) ?? NaN },
   };
   return writeReliabilityReport(report, path.resolve('docs/RELIABILITY.md'), (line) => process.stdout.write(line + '\n'));
 }
 
+/** Why a fetch got no answer, in a word. */
+function failureCause(err: unknown): string {
+  const e = err as { name?: string; cause?: { code?: string; name?: string } };
+  return e.cause?.code ?? e.cause?.name ?? e.name ?? 'unknown';
+}
+
+async function cleanUp(): Promise<void> {
+  for (const child of children) if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
+  await cluster?.destroy().catch(() => undefined);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
 main().then(
-  (code) => process.exit(code),
-  (err) => {
+  async (code) => {
+    await cleanUp();
+    process.exit(code);
+  },
+  async (err) => {
     process.stderr.write(`soak failed: ${(err as Error).stack ?? err}\n`);
+    await cleanUp();
     process.exit(2);
   },
 );

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import parsePrometheusTextFormat, { type PromFamily } from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orgWithCustomerKey, type CustomerKey } from './support/customer-keys.js';
+import { createAuditDal } from '../src/services/audit/audit-dal.js';
+import { SEALER_LEASE } from '../src/services/audit/audit-sealer.js';
 import { databaseTargets } from './support/databases.js';
 import { freePort } from './support/process.js';
 import { createOrgWithToken, startTestServer, type TestServer } from './support/runtime.js';
@@ -96,6 +98,28 @@ for (const target of databaseTargets) {
 
       // Bounded labels: no conversation id, token, organization id or key ARN anywhere.
       for (const secret of [...conversations, org.token, org.orgId, org.key.keyArn, org.key.aliasArn]) expect(text).not.toContain(secret);
+    });
+
+    it('reports the audit seal lag: it grows while no node seals and falls back once one does', async () => {
+      const lag = async () => {
+        const f = family((await scrape()).families, 'convault_audit_seal_lag_seconds');
+        expect(f.type).toBe('GAUGE');
+        return Number(f.metrics[0]!.value);
+      };
+      // Another node holds the sealer's lease (as one that hangs would, until its lease runs out).
+      const leases = createAuditDal(server.runtime.database.db);
+      await server.runtime.auditSealer.stop(); // lets a running pass finish and hands the lease back
+      expect(await leases.claimLease(SEALER_LEASE, 'stalled-node', Date.now(), 60_000)).toBe(true);
+      server.runtime.auditSealer.start();
+      try {
+        expect((await server.call('PUT', `/api/v2/conversations/${randomUUID()}/secureddata`, { token: org.token, body: { data: { a: '1' } } })).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(await lag()).toBeGreaterThanOrEqual(1.4);
+      } finally {
+        await leases.releaseLease(SEALER_LEASE, 'stalled-node');
+      }
+      // The node's own sealer takes the lease on its next pass (every 200 ms) and seals what waited.
+      await expect.poll(lag, { timeout: 10_000, interval: 200 }).toBe(0);
     });
 
     it('answers 401 in the error shape without the metrics token, or with another token', async () => {

@@ -72,3 +72,58 @@ export function processUsage(pid: number): { rss: number; fds: number } | undefi
     return undefined;
   }
 }
+
+/** TCP sockets of this machine by inode: local and remote port, ESTABLISHED or not (from /proc/net/tcp and tcp6). */
+function tcpSockets(): Map<string, { local: number; remote: number; established: boolean }> {
+  const sockets = new Map<string, { local: number; remote: number; established: boolean }>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 10) continue;
+      const port = (addr: string) => parseInt(addr.split(':').at(-1)!, 16);
+      sockets.set(cols[9]!, { local: port(cols[1]!), remote: port(cols[2]!), established: cols[3] === '01' });
+    }
+  }
+  return sockets;
+}
+
+/**
+ * A process's open fds by what they are: connections its clients opened to `ownPort`, connections
+ * it opened to each named peer port (database, KMS), other sockets, and everything else (files,
+ * pipes, event loop handles).
+ */
+export function fdBreakdown(pid: number, ownPort: number, peers: Record<string, number>): Record<string, number> | undefined {
+  let links: string[];
+  try {
+    links = fs.readdirSync(`/proc/${pid}/fd`).map((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    });
+  } catch {
+    return undefined;
+  }
+  const sockets = tcpSockets();
+  const out: Record<string, number> = { clients: 0, ...Object.fromEntries(Object.keys(peers).map((k) => [k, 0])), otherSockets: 0, other: 0 };
+  for (const link of links) {
+    const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+    if (inode === undefined) {
+      out.other!++;
+      continue;
+    }
+    const tcp = sockets.get(inode);
+    const peer = tcp ? Object.entries(peers).find(([, port]) => tcp.remote === port)?.[0] : undefined;
+    if (tcp && tcp.local === ownPort && tcp.established) out.clients!++;
+    else if (peer) out[peer]!++;
+    else out.otherSockets!++;
+  }
+  return out;
+}

@@ -16,6 +16,8 @@ export interface ScrapeSources {
   keyHealth(): Promise<Record<string, number>>;
   webhookOutbox?(): Promise<{ pending: number; failed: number; oldestPendingAgeSeconds: number }>;
   pool?(): { total: number; idle: number; waiting: number } | undefined;
+  /** Seconds since the oldest unsealed audit event was appended (the sealer's lag). */
+  auditSealLag?(): Promise<number>;
 }
 
 export interface MetricsOptions {
@@ -146,6 +148,14 @@ export function createConvaultMetrics(options: MetricsOptions = {}) {
     registers,
     async collect() {
       await fromDatabase(sources?.webhookOutbox, (o) => this.set(o.oldestPendingAgeSeconds));
+    },
+  });
+  new Gauge({
+    name: 'convault_audit_seal_lag_seconds',
+    help: 'Age of the oldest audit event not yet sealed into its chain (0 when none waits), all organizations',
+    registers,
+    async collect() {
+      await fromDatabase(sources?.auditSealLag, (lag) => this.set(lag));
     },
   });
   new Gauge({

@@ -88,6 +88,12 @@ export function createAuditDal(db: Kysely<Database>) {
 
     // ---- the sealer (src/services/audit/audit-sealer.ts) --------------------------------------
 
+    /** When the next event the sealer takes was appended (null: nothing waits); the partial index on unsealed events answers it. */
+    async oldestUnsealedAt(): Promise<number | null> {
+      const row = await db.selectFrom('audit_events').select('at').where('seq', 'is', null).orderBy('pos', 'asc').limit(1).executeTakeFirst();
+      return row ? Number(row.at) : null;
+    },
+
     /** The oldest unsealed events of every organization, in the order they were appended. */
     async unsealedEvents(limit: number): Promise<AuditEventRow[]> {
       return db.selectFrom('audit_events').selectAll().where('seq', 'is', null).orderBy('pos', 'asc').limit(limit).execute();

@@ -104,6 +104,15 @@ export function createAuditSealer(deps: AuditSealerDeps) {
     nodeId,
     settings,
     sealPending,
+    /**
+     * Seconds since the oldest event still waiting for a seal was appended (0: none waits), across
+     * all nodes: whichever node holds the lease, this grows when sealing stalls (the metric
+     * convault_audit_seal_lag_seconds; normally about one interval plus one pass).
+     */
+    async lagSeconds(): Promise<number> {
+      const oldest = await dal.oldestUnsealedAt();
+      return oldest === null ? 0 : Math.max(0, (clock() - oldest) / 1000);
+    },
     /** Runs a pass every `intervalMs` until stop(). */
     start(): void {
       stopped = false;

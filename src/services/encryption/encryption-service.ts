@@ -188,13 +188,13 @@ export function createEncryptionService(deps: EncryptionServiceDeps) {
       if (!BASE64.test(encoded)) throw badRequest('encryptedData is not base64.', { field: 'encryptedData' }, 'GeneralError');
       const key = await audited(caller, 'encryption.decrypt', () => customerKey(caller.orgId));
       const message = Buffer.from(encoded, 'base64');
+      // The org's keys: what its configuration resolved to (now or before), and what this node encrypted under.
+      // Read before the ESDK runs: run() takes what fails inside it for a fault of the message, and a
+      // database that cannot answer is not one (a 503 to retry, not a 400).
+      const known = await audited(caller, 'encryption.decrypt', () => deps.keyConfigs.knownKeyArns(caller.orgId));
+      const isOrgKey = (arn: string) => known.has(arn) || encryptedUnder.get(caller.orgId)?.has(arn) === true;
       const { plaintext, messageHeader } = await audited(caller, 'encryption.decrypt', () =>
-        run(caller.orgId, key, 'decrypt', async () => {
-          // The org's keys: what its configuration resolved to (now or before), and what this node encrypted under.
-          const known = await deps.keyConfigs.knownKeyArns(caller.orgId);
-          const isOrgKey = (arn: string) => known.has(arn) || encryptedUnder.get(caller.orgId)?.has(arn) === true;
-          return esdk.decrypt(materials.forDecrypt(caller.orgId, key, isOrgKey), message, { maxBodySize: MAX_ENCRYPTED_DATA_CHARACTERS });
-        }),
+        run(caller.orgId, key, 'decrypt', () => esdk.decrypt(materials.forDecrypt(caller.orgId, key, isOrgKey), message, { maxBodySize: MAX_ENCRYPTED_DATA_CHARACTERS })),
       );
       try {
         // Checked before KMS was called; checked again on what the ESDK authenticated.

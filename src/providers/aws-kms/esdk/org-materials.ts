@@ -103,25 +103,29 @@ export function createOrgMaterials(clientProvider: KmsNodeClientSupplier, settin
      */
     forDecrypt(orgId: string, key: ActiveKey, isOrgKey: OrgKeyCheck): NodeMaterialsManager {
       const partition = `convault/decrypt/${orgId}/${key.version}/${key.keyId}`;
-      return lru(partition, () => {
+      // Only the caching manager is kept; the check around it is the caller's, made anew for each
+      // message. Kept together, every later Decrypt of the configuration would judge keys by the
+      // org's keys as they were at the first one, and refuse a message under a key the org got since
+      // (a rotation saved on another node, an alias retargeted in AWS).
+      const inner = lru(partition, () => {
         const account = accountOf(key.keyId);
         const keyring = new KmsKeyringNode({
           discovery: true,
           ...(account ? { discoveryFilter: { accountIDs: [account], partition: partitionOf(key.keyId) } } : {}),
           clientProvider,
         });
-        const inner = caching(partition, keyring);
-        return {
-          getEncryptionMaterials: () => Promise.reject(new Error('decrypt-only materials manager')),
-          decryptMaterials: async (request) => {
-            if (!isOrgContext(request.encryptionContext, settings.encryptionContextKey, orgId)) throw new ForeignMessageError('context');
-            for (const edk of request.encryptedDataKeys) {
-              if (edk.providerId === 'aws-kms' && (await isOrgKey(edk.providerInfo))) return inner.decryptMaterials({ ...request, encryptedDataKeys: [edk] });
-            }
-            throw new ForeignMessageError('keys');
-          },
-        };
+        return caching(partition, keyring);
       });
+      return {
+        getEncryptionMaterials: () => Promise.reject(new Error('decrypt-only materials manager')),
+        decryptMaterials: async (request) => {
+          if (!isOrgContext(request.encryptionContext, settings.encryptionContextKey, orgId)) throw new ForeignMessageError('context');
+          for (const edk of request.encryptedDataKeys) {
+            if (edk.providerId === 'aws-kms' && (await isOrgKey(edk.providerInfo))) return inner.decryptMaterials({ ...request, encryptedDataKeys: [edk] });
+          }
+          throw new ForeignMessageError('keys');
+        },
+      };
     },
   };
 }
