@@ -7,12 +7,13 @@ import type { KmsMetrics } from '../kms/kms-metrics.js';
 import { createConvaultMetrics, type ConvaultMetrics } from '../metrics/registry.js';
 import { createScrapeDal } from '../metrics/scrape-dal.js';
 import { esdkClientProvider } from '../providers/aws-kms/esdk/esdk-kms-client.js';
+import { createEsdkMessageCodec } from '../providers/aws-kms/esdk/esdk-message-codec.js';
 import { createAuditSealer } from '../services/audit/audit-sealer.js';
 import { createAuditService, type AuditService } from '../services/audit/audit-service.js';
 import { createAuthService, platformOrgIdFrom } from '../services/auth/auth-service.js';
 import { createTokenDal } from '../services/auth/token-dal.js';
 import { createTokenService, type TokenService } from '../services/auth/token-service.js';
-import { createEncryptionService } from '../services/encryption/encryption-service.js';
+import { createEncryptionService, MAX_ENCRYPTED_DATA_CHARACTERS } from '../services/encryption/encryption-service.js';
 import { createKeyHealthDal } from '../services/key-health/key-health-dal.js';
 import { createKeyHealthService } from '../services/key-health/key-health-service.js';
 import { createKeyHealthWebhooks } from '../services/key-health/key-health-webhooks.js';
@@ -178,10 +179,15 @@ export function createServices(
   const encryption = createEncryptionService({
     keyConfigs,
     keys: keyLayer.keys,
-    clientProvider: esdkClientProvider(kms.clientForRegion, kms.metrics),
+    // AWS Encryption SDK messages; Decrypt Data's input limit bounds the body the codec opens.
+    codec: createEsdkMessageCodec(esdkClientProvider(kms.clientForRegion, kms.metrics), {
+      encryptionContextKey: config.kms.encryptionContextKey,
+      cacheMaxAgeMs,
+      maxBodySize: MAX_ENCRYPTED_DATA_CHARACTERS,
+    }),
     audit,
     keyErrors,
-    settings: { ...keyErrorSettings, cacheMaxAgeMs },
+    settings: keyErrorSettings,
   });
 
   // Key lifecycle: usage inventory, rewrap jobs (resumed by a sweep after a crash), time-window shred.

@@ -1,34 +1,23 @@
+import { ForeignMessageError, type EncryptDataCodec } from '../../providers/encrypt-data-codec.js';
+import { isKeyProviderError } from '../../providers/key-provider.js';
 import { KEY_CONFIGURATION_TYPES } from '../../providers/registry.js';
-import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, type KmsNodeClientSupplier } from '@aws-crypto/client-node';
 import type { AuditService } from '../audit/audit-service.js';
 import type { Caller } from '../auth/auth-service.js';
 import { AppError, badRequest, tooLarge } from '../errors.js';
 import type { ActiveKey, KeyConfigService } from '../keyconfig/keyconfig-service.js';
 import { keyFailure, type KeyErrorRecorder, type KeyErrorSettings } from '../secured-data/key-errors.js';
 import { LONE_SURROGATE } from '../unicode.js';
-import { withKmsCallLog } from '../../providers/aws-kms/esdk/esdk-kms-client.js';
-import { classifyAwsKmsFailure } from '../../providers/aws-kms/index.js';
 import type { OrgKeys } from '../keyconfig/org-keys.js';
-import { createOrgMaterials, ForeignMessageError, isOrgContext } from '../../providers/aws-kms/esdk/org-materials.js';
 
 /** Input limit of Encrypt Data, in characters (UTF-16 code units). */
 export const MAX_ENCRYPT_CHARACTERS = 32_000;
 /** Decrypt Data input limit: a 32,000-character input (≤ 96,000 UTF-8 bytes) with header and framing fits well below. */
 export const MAX_ENCRYPTED_DATA_CHARACTERS = 200_000;
-/** The ESDK suite of every message convault makes (docs/SECURED_DATA.md, "Why this suite"). */
-export const ENCRYPT_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
-/** Encrypted data keys a message may carry (a customer's back end may add its own keys with a multi-keyring). */
-const MAX_ENCRYPTED_DATA_KEYS = 10;
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export interface EncryptionSettings extends KeyErrorSettings {
-  cacheMaxAgeMs: number;
-  /** Messages one cached ESDK data key may encrypt (default 100,000). */
-  maxMessagesPerDataKey?: number;
-  /** Cached ESDK data keys for all organizations together (default 5,000). */
-  cacheCapacity?: number;
-  /** Organizations with materials in memory (default 1,000). */
+  /** Organizations whose keys this node remembers (default 1,000). */
   maxOrganizations?: number;
 }
 
@@ -36,8 +25,8 @@ export interface EncryptionServiceDeps {
   keyConfigs: Pick<KeyConfigService, 'resolveActiveKey' | 'knownKeyArns'>;
   /** The organization's keys: the adapter that words a failure of its key. */
   keys: Pick<OrgKeys, 'forReference'>;
-  /** The ESDK keyrings' KMS clients (see esdkClientProvider). */
-  clientProvider: KmsNodeClientSupplier;
+  /** Makes and opens the messages (AWS Encryption SDK messages: createEsdkMessageCodec). */
+  codec: EncryptDataCodec;
   audit: Pick<AuditService, 'record'>;
   keyErrors?: KeyErrorRecorder;
   settings: EncryptionSettings;
@@ -48,19 +37,11 @@ export type EncryptionService = ReturnType<typeof createEncryptionService>;
 const generalError = (status: number, message: string) => new AppError(status, status >= 500 ? 'encryption.failed' : 'bad.request', message, 'GeneralError');
 
 /**
- * Encrypt Data / Decrypt Data: AWS Encryption SDK messages under the organization's CMK, so the
- * customer's own back end decrypts them with the ESDK and the same key, without convault.
+ * Encrypt Data / Decrypt Data: messages under the organization's key that the customer's own back
+ * end decrypts with the same key, without convault (the codec makes and opens them).
  */
 export function createEncryptionService(deps: EncryptionServiceDeps) {
-  const { settings } = deps;
-  const esdk = buildClient({ commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, maxEncryptedDataKeys: MAX_ENCRYPTED_DATA_KEYS });
-  const materials = createOrgMaterials(deps.clientProvider, {
-    encryptionContextKey: settings.encryptionContextKey,
-    cacheMaxAgeMs: settings.cacheMaxAgeMs,
-    maxMessagesPerDataKey: settings.maxMessagesPerDataKey ?? 100_000,
-    cacheCapacity: settings.cacheCapacity ?? 5_000,
-    maxOrganizations: settings.maxOrganizations ?? 1_000,
-  });
+  const { settings, codec } = deps;
 
   // Key ARNs this node's encrypts used per org: an alias retargeted in AWS resolves to a new key
   // before a probe or a save records it, and the messages made under it are the org's all the same.
@@ -98,38 +79,44 @@ export function createEncryptionService(deps: EncryptionServiceDeps) {
     return key;
   }
 
-  /** Runs an ESDK operation and turns what went wrong into the API's error types. */
-  async function run<T>(orgId: string, key: ActiveKey, operation: 'encrypt' | 'decrypt', fn: () => Promise<T>): Promise<T> {
-    const { log, result, error } = await withKmsCallLog(fn);
-    if (error === undefined) {
-      if (log.calls > 0) await deps.keyErrors?.success(orgId, key.keyId);
-      return result as T;
+  /** Runs a codec operation and turns what went wrong into the API's error types. */
+  async function run<T extends { calledProvider: boolean }>(orgId: string, key: ActiveKey, operation: 'encrypt' | 'decrypt', fn: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await fn();
+    } catch (error) {
+      throw await failure(orgId, key, operation, error);
     }
+    if (result.calledProvider) await deps.keyErrors?.success(orgId, key.keyId);
+    return result;
+  }
+
+  /** The API's error for what the codec threw; a failure of the organization's key is recorded as one. */
+  async function failure(orgId: string, key: ActiveKey, operation: 'encrypt' | 'decrypt', error: unknown): Promise<unknown> {
     if (error instanceof ForeignMessageError) {
-      throw generalError(
+      return generalError(
         400,
         error.reason === 'context'
           ? 'The message was not encrypted for this organization: its encryption context does not name this organization.'
           : 'The message cannot be decrypted by this organization: none of its data keys is under one of the organization\'s KMS keys (it was altered, or made for someone else).',
       );
     }
-    const kms = log.failures[0];
-    if (kms) {
-      const failure = classifyAwsKmsFailure(kms);
-      if (operation === 'decrypt' && failure.kind === 'InvalidCiphertext') {
-        throw generalError(400, 'The message\'s data key does not decrypt under this organization\'s key and context: it was altered, or made for someone else.');
+    if (isKeyProviderError(error)) {
+      if (operation === 'decrypt' && error.kind === 'InvalidCiphertext') {
+        return generalError(400, 'The message\'s data key does not decrypt under this organization\'s key and context: it was altered, or made for someone else.');
       }
       // Worded by the organization's key adapter (the AWS exception, what to change in AWS).
       const provider = await deps.keys.forReference(orgId, key.keyId).catch(() => undefined);
-      throw await keyFailure(orgId, key.keyId, deps.keyErrors, failure, provider);
+      return await keyFailure(orgId, key.keyId, deps.keyErrors, error, provider);
     }
+    // A decrypt that failed with no key failure failed on the message (MalformedMessageError).
     if (operation === 'decrypt') {
-      throw generalError(
+      return generalError(
         400,
         'encryptedData is not an AWS Encryption SDK message this organization can decrypt: it is malformed or altered, uses a non-committing algorithm suite, or none of its data keys is under this organization\'s KMS key account.',
       );
     }
-    throw generalError(500, 'Encryption failed unexpectedly; quote the contextId when reporting it.');
+    return generalError(500, 'Encryption failed unexpectedly; quote the contextId when reporting it.');
   }
 
   async function audit(caller: Caller, action: string, details: Record<string, unknown>): Promise<void> {
@@ -161,15 +148,10 @@ export function createEncryptionService(deps: EncryptionServiceDeps) {
       const key = await audited(caller, 'encryption.encrypt', () => customerKey(caller.orgId));
       const plaintext = Buffer.from(data, 'utf8');
       try {
-        const { result, messageHeader } = await audited(caller, 'encryption.encrypt', () => run(caller.orgId, key, 'encrypt', () =>
-          esdk.encrypt(materials.forEncrypt(caller.orgId, key), plaintext, {
-            encryptionContext: { [settings.encryptionContextKey]: caller.orgId },
-            suiteId: ENCRYPT_SUITE,
-          }),
-        ));
-        rememberKeys(caller.orgId, messageHeader.encryptedDataKeys.map((edk) => edk.providerInfo));
-        await audit(caller, 'encryption.encrypt', { bytes: plaintext.length, messageBytes: result.length });
-        return { encryptedData: result.toString('base64') };
+        const { message, keyIds } = await audited(caller, 'encryption.encrypt', () => run(caller.orgId, key, 'encrypt', () => codec.encrypt(caller.orgId, key, plaintext)));
+        rememberKeys(caller.orgId, keyIds);
+        await audit(caller, 'encryption.encrypt', { bytes: plaintext.length, messageBytes: message.length });
+        return { encryptedData: message.toString('base64') };
       } finally {
         plaintext.fill(0);
       }
@@ -189,16 +171,16 @@ export function createEncryptionService(deps: EncryptionServiceDeps) {
       const key = await audited(caller, 'encryption.decrypt', () => customerKey(caller.orgId));
       const message = Buffer.from(encoded, 'base64');
       // The org's keys: what its configuration resolved to (now or before), and what this node encrypted under.
-      // Read before the ESDK runs: run() takes what fails inside it for a fault of the message, and a
+      // Read before the codec runs: run() takes what fails inside it for a fault of the message, and a
       // database that cannot answer is not one (a 503 to retry, not a 400).
       const known = await audited(caller, 'encryption.decrypt', () => deps.keyConfigs.knownKeyArns(caller.orgId));
       const isOrgKey = (arn: string) => known.has(arn) || encryptedUnder.get(caller.orgId)?.has(arn) === true;
-      const { plaintext, messageHeader } = await audited(caller, 'encryption.decrypt', () =>
-        run(caller.orgId, key, 'decrypt', () => esdk.decrypt(materials.forDecrypt(caller.orgId, key, isOrgKey), message, { maxBodySize: MAX_ENCRYPTED_DATA_CHARACTERS })),
+      const { plaintext, forOrganization } = await audited(caller, 'encryption.decrypt', () =>
+        run(caller.orgId, key, 'decrypt', () => codec.decrypt(caller.orgId, key, message, isOrgKey)),
       );
       try {
-        // Checked before KMS was called; checked again on what the ESDK authenticated.
-        if (!isOrgContext(messageHeader.encryptionContext, settings.encryptionContextKey, caller.orgId)) {
+        // Checked before the key was called; checked again on what the codec authenticated.
+        if (!forOrganization) {
           throw generalError(400, 'The message was not encrypted for this organization: its encryption context does not name this organization.');
         }
         let data: string;

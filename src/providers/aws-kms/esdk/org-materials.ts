@@ -6,6 +6,7 @@ import {
   type NodeAlgorithmSuite,
   type NodeMaterialsManager,
 } from '@aws-crypto/client-node';
+import { ForeignMessageError } from '../../encrypt-data-codec.js';
 /** The organization's key as the ESDK keyring needs it: the alias (or key) ARN and the configuration version (cache key). */
 interface ActiveKey {
   keyId: string;
@@ -25,17 +26,6 @@ export interface OrgMaterialsSettings {
   cacheCapacity: number;
   /** Organizations (configurations) with a materials manager in memory. */
   maxOrganizations: number;
-}
-
-/**
- * Thrown before any KMS call when a message is not this organization's to decrypt: its encryption
- * context is not exactly the org's, or none of its data keys names one of the org's KMS keys.
- */
-export class ForeignMessageError extends Error {
-  constructor(readonly reason: 'context' | 'keys') {
-    super('the message was not encrypted for this organization');
-    this.name = 'ForeignMessageError';
-  }
 }
 
 /** Whether a KMS key ARN named in a message is one of the organization's keys. */
