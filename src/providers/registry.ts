@@ -45,6 +45,11 @@ export interface KeyConfigurationTypeSpec {
    * providers: how a data key, or a rewrap's target, finds the adapter that opens it.
    */
   ownsReference(reference: string): boolean;
+  /**
+   * Why a saved key reference is refused when the configuration is resolved for use (a rule it may
+   * break that an earlier build did not check on save); undefined when it may be used.
+   */
+  refusedReference?(reference: string, platformAccountId: string): string | undefined;
   /** The configuration's url as stored and answered, from its canonical reference. */
   urlOf(reference: string): string;
   /** Name of the Test step that reports a configuration refused before any call. */
@@ -66,6 +71,11 @@ const KMS_SYMMETRIC: KeyConfigurationTypeSpec = {
     return parsed.ok ? { ok: true, value: parsed.value.arn } : parsed;
   },
   ownsReference: (reference) => AWS_KEY_REFERENCE.test(reference),
+  // A configuration saved by an earlier build may name the platform's account: never used as the org's key.
+  refusedReference: (reference, platformAccountId) =>
+    parseAliasArn(reference, [reference.split(':')[3] ?? ''], platformAccountId).ok
+      ? undefined
+      : `The configured key ${reference} is in the platform's own AWS account; the platform's keys are never an organization's key. Configure a key of your own account.`,
   urlOf: (reference) => reference,
   syntaxStep: 'ArnSyntax',
 };

@@ -10,7 +10,6 @@ import type { AuditService } from '../audit/audit-service.js';
 import type { Caller } from '../auth/auth-service.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import type { RateLimiter } from '../rate-limiter.js';
-import { parseAliasArn } from '../../providers/aws-kms/alias-arn.js';
 import type { KeyConfigDal } from './keyconfig-dal.js';
 import { KEY_CONFIG_BASE_PATH, SECRET_MASK, toHistoryModel, toKeyConfigModel, type KeyConfigBody, type KeyConfigModel, type KeyConfigurationType } from './keyconfig-model.js';
 import type { OrgKeys } from './org-keys.js';
@@ -352,15 +351,9 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
       }
       deps.cacheObserver?.miss();
       const row = await dal.findByOrg(orgId);
-      // A configuration saved by an earlier build may name the platform's account: never used as the org's key.
-      if (row && row.type === 'KmsSymmetric' && !parseAliasArn(row.url, [row.url.split(':')[3] ?? ''], settings.platformAccountId).ok) {
-        throw new AppError(
-          424,
-          'customer.key.error',
-          `The configured key ${row.url} is in the platform's own AWS account; the platform's keys are never an organization's key. Configure a key of your own account.`,
-          'InvalidKeyConfiguration',
-        );
-      }
+      // A configuration saved by an earlier build may break a rule checked on save since (the type's entry words it).
+      const refused = row ? KEY_CONFIGURATION_TYPES[row.type].refusedReference?.(row.url, settings.platformAccountId) : undefined;
+      if (refused !== undefined) throw new AppError(424, 'customer.key.error', refused, 'InvalidKeyConfiguration');
       const key: ActiveKey = !row || !KEY_CONFIGURATION_TYPES[row.type].customerOwned
         ? { type: 'None', keyId: deps.platformKeyArn, version: row?.version ?? 0 }
         // An alias is used as such (its target may move); another type by the key it resolved to.
