@@ -9,7 +9,8 @@ import { classifyKmsError } from '../src/kms/kms-failure.js';
 import { readLocalKmsAdminSecret } from '../src/localkms/index.js';
 import { customerKeyPolicy } from '../src/kms/key-policy.js';
 import { ensurePlatformKey } from '../src/kms/platform-key.js';
-import { createAuditService } from '../src/services/audit/audit-service.js';
+import { loadConfig } from '../src/config.js';
+import { createCoreServices } from '../src/server/services.js';
 import { openDatabase } from '../src/store/database.js';
 import type { Database } from '../src/store/schema.js';
 import { classifyWrite, connectionRefused, ConversationModel, patched, type Data, type State } from './soak/conversation-model.js';
@@ -497,7 +498,8 @@ async function main(): Promise<number> {
   const org0 = orgs[0]!;
   const job = rotation.detail && !rotation.detail.startsWith('{') ? await api(nodes[0]!, 'GET', `/api/v2/jobs/${rotation.detail}`, org0.token) : undefined;
   const database = await openDatabase<Database>({ url: pgUrl, dataDir: tmp, schema: RUN });
-  const audit = createAuditService({ db: database.db });
+  // The audit trail as every process wires it (the composition root's core services).
+  const { audit } = createCoreServices(loadConfig({ CONVAULT_DATA_DIR: tmp }), { database });
   const chains: Array<{ orgId: string; ok: boolean; count: number }> = [];
   for (const org of orgs) {
     const v = await audit.verify(org.id);
