@@ -80,6 +80,24 @@ describe.skipIf(!postgresTarget.available)('two runtimes on one PostgreSQL datab
     }
     expect(calls(two, 'Decrypt') - decrypted).toBe(1);
   });
+
+  it('a rewrap started on the other node right after a Save targets the key just saved', async () => {
+    // The second node has just resolved the configuration (cached up to CONVAULT_CONFIG_REFRESH_MS).
+    expect((await two.call('PUT', path('before-save'), { token: org.token, body: { data: { v: 'before' } } })).status).toBe(200);
+    const latest = await createCustomerKey(one, { orgIds: [org.orgId] });
+    await configureOrgKey(one, org.token, latest.aliasArn);
+    const configId = (await one.call('GET', '/api/v2/conversations/keyconfigurations', { token: org.token })).body.entities[0].id;
+    const started = await two.call('POST', `/api/v2/conversations/keyconfigurations/${configId}/rewrap`, { token: org.token });
+    expect(started.status).toBe(202);
+    expect(started.body.targetKeyId).toBe(latest.aliasArn);
+    let job = started.body;
+    while (['queued', 'running'].includes(job.state)) {
+      await sleep(50);
+      job = (await two.call('GET', `/api/v2/jobs/${started.body.id}`, { token: org.token })).body;
+    }
+    expect(job).toMatchObject({ state: 'succeeded', failed: 0 });
+    expect((await one.call('GET', path('before-save'), { token: org.token })).body).toMatchObject({ data: { v: 'before' }, keyArn: latest.keyArn });
+  });
 });
 
 describe.skipIf(!postgresTarget.available)('the per-data-key conversation bound across two runtimes', () => {

@@ -342,10 +342,15 @@ export function createKeyConfigService(deps: KeyConfigServiceDeps) {
      * The key for new data of an organization. Cached per org and re-read at least every
      * `refreshMs`, so a save on any node takes effect everywhere within that time.
      */
-    async resolveActiveKey(orgId: string): Promise<ActiveKey> {
+    /**
+     * Cached up to CONVAULT_CONFIG_REFRESH_MS for the request path. `fresh` reads the database: an
+     * admin action that acts on "the current key" (a rewrap's target, the usage view) must see a Save
+     * made a moment ago on another node.
+     */
+    async resolveActiveKey(orgId: string, opts: { fresh?: boolean } = {}): Promise<ActiveKey> {
       const cached = activeCache.get(orgId);
       const now = clock();
-      if (cached && now - cached.checkedAt < settings.refreshMs) {
+      if (!opts.fresh && cached && now - cached.checkedAt < settings.refreshMs) {
         deps.cacheObserver?.hit();
         return cached.key;
       }

@@ -55,7 +55,7 @@ export function createLifecycleService(deps: LifecycleServiceDeps) {
 
   /** The key new data goes to now; describing it follows a retargeted alias, the saved key is the fallback. */
   async function currentKeyArn(orgId: string, savedArn: string | null): Promise<string | null> {
-    const active = await deps.keyConfigs.resolveActiveKey(orgId);
+    const active = await deps.keyConfigs.resolveActiveKey(orgId, { fresh: true });
     if (!KEY_CONFIGURATION_TYPES[active.type].customerOwned) return active.keyId;
     try {
       return (await (await deps.keys.forReference(orgId, active.keyId)).describe()).keyId ?? savedArn;

@@ -72,7 +72,8 @@ export function createRewrapService(deps: RewrapServiceDeps) {
         void kick(caller.orgId, active.id);
         return toJobModel(active);
       }
-      const key = await deps.keyConfigs.resolveActiveKey(caller.orgId);
+      // Read anew: a Save made a moment ago on another node is the key the admin means.
+      const key = await deps.keyConfigs.resolveActiveKey(caller.orgId, { fresh: true });
       const row = {
         id: randomUUID(),
         org_id: caller.orgId,
