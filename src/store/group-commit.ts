@@ -24,13 +24,18 @@ interface Job<DB> {
 }
 
 export interface GroupCommitOptions {
+  /**
+   * Requests per shared transaction at most (default 16). A batch runs synchronously on SQLite, so
+   * its size is also how long it holds the event loop: past a few milliseconds of work the tail
+   * latency of every other request grows more than one more commit would cost.
+   */
   maxBatch?: number;
   /** Called once per shared transaction with the number of requests it carried (metrics). */
   onBatch?: (size: number) => void;
 }
 
 export function createGroupCommitter<DB>(db: Kysely<DB>, opts: GroupCommitOptions = {}): GroupCommitter<DB> {
-  const maxBatch = opts.maxBatch ?? 64;
+  const maxBatch = opts.maxBatch ?? 16;
   const queue: Job<DB>[] = [];
   let running = false;
   const stats = { batches: 0, requests: 0, largestBatch: 0 };
