@@ -1,0 +1,235 @@
+import { ScheduleKeyDeletionCommand, CancelKeyDeletionCommand } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Caller } from '../src/services/auth/auth-service.js';
+import { AppError } from '../src/services/errors.js';
+import { configureOrgKey, createCustomerKey, orgWithCustomerKey, type CustomerKey } from './support/customer-keys.js';
+import { createOrgWithToken, startTestServer, type TestServer } from './support/runtime.js';
+import { rejection } from './support/rejection.js';
+
+/**
+ * The key lifecycle services in process on one SQLite runtime: the usage table's status of every key
+ * (Current, InUse, SafeToRetire, Unusable with why), the shred's refusals, and the rewrap service's
+ * job handling (one job at a time, other organizations' jobs unseen, cancel, a target whose
+ * DescribeKey is denied, reasons that say what to fix).
+ */
+
+const BASE = '/api/v2/conversations/keyconfigurations';
+let server: TestServer;
+
+beforeAll(async () => {
+  // One conversation per data key; no background key probes.
+  server = await startTestServer('sqlite', { CONVAULT_DATA_KEY_MAX_CONVERSATIONS: '1', CONVAULT_KEY_PROBE_INTERVAL_S: '86400' });
+});
+afterAll(async () => server?.close());
+
+const services = () => server.runtime.services;
+const caller = (orgId: string): Caller => ({ orgId, principalId: 'admin-1', principalName: 'Admin One', permissions: new Set() });
+
+async function write(token: string, prefix: string, n: number) {
+  for (let i = 0; i < n; i++) {
+    const res = await server.call('PUT', `/api/v2/conversations/${prefix}-${i}/secureddata`, { token, body: { data: { v: `${prefix}-${i}` } } });
+    if (res.status !== 200) throw new Error(`write failed: ${JSON.stringify(res.body)}`);
+  }
+}
+
+async function finished(orgId: string, jobId: string) {
+  for (let i = 0; i < 600; i++) {
+    const job = await services().rewrap.get(caller(orgId), jobId);
+    if (!['queued', 'running'].includes(job.state)) return job;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`job ${jobId} did not end`);
+}
+
+const appError = (p: Promise<unknown>) => rejection(p, AppError);
+
+let counter = 0;
+async function newOrg() {
+  counter++;
+  return orgWithCustomerKey(server, `Org ${counter}`, createOrgWithToken);
+}
+
+describe('key usage', () => {
+  it('tells the current key, a key still in use, an unusable one and why, and a key safe to retire', async () => {
+    const org = await newOrg();
+    const a = org.key;
+    await write(org.token, 'a', 2);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    await write(org.token, 'b', 1);
+
+    const usage = async () => (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
+    const rows = await usage();
+    expect(rows.map((r) => [r.keyArn, r.status, r.current, r.safeToRetire, r.dataKeys])).toEqual([
+      [b.keyArn, 'Current', true, false, 1],
+      [a.keyArn, 'InUse', false, false, 2],
+    ]);
+    expect(rows[1]!.problem).toBeUndefined();
+    expect(rows[1]!.conversations).toBe(2);
+    expect(rows[1]!.values).toBe(2);
+    expect(Date.parse(rows[1]!.oldest!)).toBeLessThanOrEqual(Date.parse(rows[1]!.newest!));
+
+    await a.disable();
+    expect((await usage())[1]).toMatchObject({
+      status: 'Unusable',
+      problem: 'It still wraps 2 data keys that cannot be read now: the key is Disabled. Enable it in AWS KMS (kms:EnableKey), then rewrap again.',
+    });
+    await a.enable();
+    await a.client.send(new ScheduleKeyDeletionCommand({ KeyId: a.keyId, PendingWindowInDays: 7 }));
+    expect((await usage())[1]!.problem).toBe(
+      'It still wraps 2 data keys that cannot be read now: the key is PendingDeletion. Cancel the deletion (kms:CancelKeyDeletion) and enable it, then rewrap again; once it is deleted that data is lost.',
+    );
+    await a.client.send(new CancelKeyDeletionCommand({ KeyId: a.keyId }));
+    await a.enable();
+
+    // The platform may no longer use or describe the key: without a refusal from the last rewrap nothing
+    // says it is unusable. The rewrap's ReEncrypt is refused, so is the Decrypt it falls back to.
+    await a.grantPlatform([]);
+    expect((await usage())[1]).toMatchObject({ status: 'InUse' });
+    const job = await services().rewrap.start(caller(org.orgId));
+    const failedJob = await finished(org.orgId, job.id);
+    expect(failedJob).toMatchObject({ state: 'failed', failed: 2, done: 0, total: 2 });
+    const reason = failedJob.errorGroups[0]!.reason;
+    expect(reason).toBe(
+      `Data keys under ${a.keyArn} could not be moved (AccessDeniedException on Decrypt). Access denied: the key policy must allow account 444455556666 to call kms:GenerateDataKey* and kms:Decrypt with kms:EncryptionContext:convault-organization-id = ${org.orgId}. Copy the statement from GET /api/v2/conversations/keyconfigurations/keypolicy into the key policy. Then rewrap again: those data keys stay under their old key until a rewrap moves them.`,
+    );
+    expect((await usage())[1]).toMatchObject({ status: 'Unusable', problem: `It still wraps 2 data keys that cannot be read now: the last rewrap was refused. ${reason}` });
+
+    // Granted again, the rewrap moves everything: the old key is safe to retire.
+    await a.grantPlatform([org.orgId]);
+    const again = await finished(org.orgId, (await services().rewrap.start(caller(org.orgId))).id);
+    expect(again).toMatchObject({ state: 'succeeded', total: 2, done: 2, failed: 0, errorGroups: [], targetKeyArn: b.keyArn });
+    expect((await usage()).map((r) => [r.keyArn, r.status, r.safeToRetire, r.dataKeys])).toEqual([
+      [b.keyArn, 'Current', false, 3],
+      [a.keyArn, 'SafeToRetire', true, 0],
+    ]);
+  });
+
+  it('says a key that no longer exists wraps data that cannot be read (one data key)', async () => {
+    const org = await newOrg();
+    await write(org.token, 'x', 1);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    // The data key's old key is gone from KMS (deleted after its waiting period).
+    const gone = org.key.keyArn.replace(/key\/.*$/, 'key/00000000-0000-0000-0000-000000000000');
+    await server.runtime.database.db.updateTable('org_data_keys').set({ key_arn: gone }).where('org_id', '=', org.orgId).where('key_arn', '=', org.key.keyArn).execute();
+    const rows = (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
+    expect(rows.find((r) => r.keyArn === gone)).toMatchObject({ status: 'Unusable', dataKeys: 1, problem: 'It still wraps 1 data key that cannot be read now: the key no longer exists in KMS.' });
+    // The key configured before stays listed, with nothing under it.
+    expect(rows.find((r) => r.keyArn === org.key.keyArn)).toMatchObject({ status: 'SafeToRetire', dataKeys: 0, oldest: null, newest: null });
+  });
+
+  it("answers 404 for another organization's configuration", async () => {
+    const org = await newOrg();
+    const other = await newOrg();
+    for (const call of [
+      () => services().lifecycle.usage(caller(other.orgId), org.configId),
+      () => services().lifecycle.assertConfiguration(caller(other.orgId), org.configId),
+      () => services().lifecycle.shredWindow(caller(other.orgId), org.configId, { from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', confirm: `Org ${counter}` }),
+    ]) {
+      expect(await appError(call())).toMatchObject({ status: 404, message: 'Key configuration was not found.' });
+    }
+    await expect(services().lifecycle.assertConfiguration(caller(org.orgId), org.configId)).resolves.toBeUndefined();
+  });
+});
+
+describe('shred', () => {
+  it('refuses an empty or reversed window and a confirmation that is not the exact organization name', async () => {
+    const org = await newOrg();
+    const shred = (body: { from: string; to: string; confirm: string }) => services().lifecycle.shredWindow(caller(org.orgId), org.configId, body);
+    const name = `Org ${counter}`;
+    const same = await appError(shred({ from: '2026-01-01T00:00:00Z', to: '2026-01-01T00:00:00Z', confirm: name }));
+    expect(same).toMatchObject({ status: 400, message: 'to must be after from.', details: { field: 'to' } });
+    const wrong = await appError(shred({ from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', confirm: name.toLowerCase() }));
+    expect(wrong).toMatchObject({ status: 400, message: 'confirm must be exactly the name of your organization: shredding cannot be undone.', details: { field: 'confirm' } });
+    const result = await shred({ from: '2026-01-01T00:00:00Z', to: '2026-01-01T00:00:00.001Z', confirm: name });
+    expect(result).toEqual({ from: '2026-01-01T00:00:00.000Z', to: '2026-01-01T00:00:00.001Z', dataKeys: 0, conversations: 0, values: 0 });
+    const audit = await services().audit.list(org.orgId, { action: 'lifecycle.shred' });
+    expect(audit.entities[0]).toMatchObject({ principal: 'admin-1', target: org.configId, outcome: 'success', details: { principalName: 'Admin One', ...result } });
+  });
+});
+
+describe('rewrap jobs', () => {
+  it('runs one job per organization at a time, hides it from other organizations, and cancels it', async () => {
+    const org = await newOrg();
+    const other = await newOrg();
+    await write(org.token, 'r', 3);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+
+    const faults = server.runtime.kms.localKms!.faults;
+    const gate = faults.hold('ReEncrypt');
+    let job;
+    try {
+      job = await services().rewrap.start(caller(org.orgId));
+      expect(job).toMatchObject({ type: 'rewrap', state: 'queued', done: 0, failed: 0, total: null, targetKeyId: b.aliasArn, errors: [], errorGroups: [] });
+      await gate.waitFor(1);
+      const second = await services().rewrap.start(caller(org.orgId));
+      expect(second.id).toBe(job.id);
+      expect(second.state).toBe('running');
+
+      for (const call of [() => services().rewrap.get(caller(other.orgId), job!.id), () => services().rewrap.errors(caller(other.orgId), job!.id), () => services().rewrap.cancel(caller(other.orgId), job!.id)]) {
+        expect(await appError(call())).toMatchObject({ status: 404, message: 'Job was not found.' });
+      }
+      const cancelled = await services().rewrap.cancel(caller(org.orgId), job.id);
+      expect(cancelled.id).toBe(job.id);
+    } finally {
+      gate.release();
+    }
+    const ended = await finished(org.orgId, job.id);
+    expect(ended.state).toBe('cancelled');
+    expect(await services().rewrap.errors(caller(org.orgId), job.id)).toEqual({ jobId: job.id, failed: 0, entities: [] });
+    const audit = (await services().audit.list(org.orgId, { action: 'lifecycle.rewrap.*' })).entities.reverse();
+    expect(audit.map((e) => [e.action, e.outcome])).toEqual([
+      ['lifecycle.rewrap.started', 'success'],
+      ['lifecycle.rewrap.cancel', 'success'],
+      ['lifecycle.rewrap.finished', 'failure'],
+    ]);
+    expect(audit[0]!.details).toEqual({ principalName: 'Admin One', targetKeyId: b.aliasArn, keyConfigurationType: 'KmsSymmetric' });
+    expect(audit[2]!.details).toMatchObject({ state: 'cancelled', total: 3, targetKeyArn: b.keyArn });
+
+    // A new start after the cancel is a new job that finishes the work.
+    const next = await finished(org.orgId, (await services().rewrap.start(caller(org.orgId))).id);
+    expect(next.id).not.toBe(job.id);
+    expect(next).toMatchObject({ state: 'succeeded', failed: 0 });
+    expect(next.done).toBe(next.total);
+  });
+
+  it('moves data keys to a target whose DescribeKey the key policy denies, resolving it with an Encrypt', async () => {
+    const org = await newOrg();
+    await write(org.token, 'd', 2);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    // Only the usage statement: no DescribeKey for the platform.
+    const { PutKeyPolicyCommand } = await import('@aws-sdk/client-kms');
+    const { customerKeyPolicy } = await import('../src/kms/key-policy.js');
+    const policy = customerKeyPolicy({ customerAccountId: b.accountId, platformAccountId: '444455556666', encryptionContextKey: 'convault-organization-id', orgIds: [org.orgId] });
+    policy.Statement = policy.Statement.filter((s) => s.Sid !== 'AllowConvaultPlatformDescribeKey');
+    await b.client.send(new PutKeyPolicyCommand({ KeyId: b.keyId, PolicyName: 'default', Policy: JSON.stringify(policy) }));
+    const job = await finished(org.orgId, (await services().rewrap.start(caller(org.orgId))).id);
+    expect(job).toMatchObject({ state: 'succeeded', total: 2, done: 2, targetKeyArn: b.keyArn });
+  });
+
+  it('fails the data keys whose old key is disabled, saying what to fix, and moves nothing', async () => {
+    const org = await newOrg();
+    await write(org.token, 't', 1);
+    const b: CustomerKey = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    await org.key.disable();
+    const job = await finished(org.orgId, (await services().rewrap.start(caller(org.orgId))).id);
+    expect(job.state).toBe('failed');
+    expect(job.total).toBe(1);
+    expect(job.done).toBe(0);
+    expect(job.failed).toBe(1);
+    expect(job.errorGroups).toEqual([
+      {
+        keyArn: org.key.keyArn,
+        awsError: 'DisabledException',
+        reason: `Data keys under ${org.key.keyArn} could not be moved (DisabledException on ReEncrypt). The KMS key is disabled: enable it in AWS KMS (kms:EnableKey), then rewrap again.`,
+        count: 1,
+        dataKeyIds: [expect.any(String)],
+      },
+    ]);
+    await org.key.enable();
+  });
+});
