@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { CreateAliasCommand, CreateKeyCommand, DisableKeyCommand, ScheduleKeyDeletionCommand, type KMS } from '@aws-sdk/client-kms';
+import { CreateAliasCommand, CreateKeyCommand, DisableKeyCommand, PutKeyPolicyCommand, ScheduleKeyDeletionCommand, type KMS } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { customerKeyPolicy } from '../src/kms/key-policy.js';
 import { createKmsGateway } from '../src/kms/kms-gateway.js';
@@ -11,6 +11,7 @@ import type { Caller } from '../src/services/auth/auth-service.js';
 import { AppError } from '../src/services/errors.js';
 import { createKeyConfigDal, type KeyConfigDal } from '../src/services/keyconfig/keyconfig-dal.js';
 import { createKeyConfigService, type KeyConfigService } from '../src/services/keyconfig/keyconfig-service.js';
+import { runKeyTest, type KeyTestInput } from '../src/services/keyconfig/key-test.js';
 import { createOrgDal } from '../src/services/orgs/org-dal.js';
 import { createOrgService, type OrgService } from '../src/services/orgs/org-service.js';
 import { createRateLimiter } from '../src/services/rate-limiter.js';
@@ -40,6 +41,10 @@ let platformKeyArn: string;
 let dal: KeyConfigDal;
 let audit: AuditService;
 let service: KeyConfigService;
+let platform: KMS;
+const kmsCalls = createKmsMetrics();
+/** Rewrites the platform client's answers (a KMS answering for a kind of key the local KMS cannot make). */
+let rewrite: ((command: string, output: Record<string, any>) => void) | undefined;
 let clock = Date.UTC(2026, 0, 2, 3, 4, 5);
 const cache = { hits: 0, misses: 0 };
 const saved: string[] = [];
@@ -70,7 +75,15 @@ beforeAll(async () => {
   closeDb = handle.close;
   await runMigrations(handle.db, handle.dialect, convaultMigrations);
   kms = await startLocalKms({ db: handle.db, dialect: handle.dialect, rootKey: randomBytes(32), port: 0 });
-  const platform = localKmsClient(kms, PLATFORM, { maxAttempts: 1 });
+  platform = localKmsClient(kms, PLATFORM, { maxAttempts: 1 });
+  platform.middlewareStack.add(
+    (next, context) => async (args) => {
+      const out = await next(args);
+      rewrite?.(context.commandName!, out.output as Record<string, any>);
+      return out;
+    },
+    { step: 'initialize', name: 'rewriteAnswers' },
+  );
   customer = localKmsClient(kms, CUSTOMER, { maxAttempts: 1 });
   platformKeyArn = await ensurePlatformKey(platform, { create: true });
   dal = createKeyConfigDal(handle.db);
@@ -78,7 +91,7 @@ beforeAll(async () => {
   audit = createAuditService({ db: handle.db });
   service = createKeyConfigService({
     dal,
-    gateway: createKmsGateway({ clientForRegion: () => platform, defaultRegion: REGION, metrics: createKmsMetrics() }),
+    gateway: createKmsGateway({ clientForRegion: () => platform, defaultRegion: REGION, metrics: kmsCalls }),
     audit,
     testLimiter: createRateLimiter({ limit: 1000, windowMs: 60_000 }),
     platformKeyArn,
@@ -96,6 +109,8 @@ afterAll(async () => {
 
 beforeEach(() => {
   clock += 60_000;
+  rewrite = undefined;
+  kms.faults.reset();
 });
 
 describe('creating a key configuration', () => {
@@ -145,10 +160,35 @@ describe('creating a key configuration', () => {
     });
     expect(await service.knownKeyArns(caller.orgId)).toEqual(new Set([key.keyArn]));
 
+    const calls = kmsCalls.count();
     await expect(service.create(caller, { keyConfigurationType: 'None' })).rejects.toMatchObject({
       status: 409,
       message: 'This organization already has a key configuration for conversations; update it with PUT instead.',
     });
+    expect(kmsCalls.count()).toBe(calls); // refused before its Test spends KMS calls
+    expect(await events(caller.orgId)).toHaveLength(1);
+  });
+
+  it('lets one of two concurrent creates win; the other gets 409 and leaves nothing', async () => {
+    const caller = await newCaller();
+    const key = await customerKey([caller.orgId]);
+    // Both have found no configuration and run their Test before either inserts.
+    const gate = kms.faults.hold('Decrypt');
+    const both = Promise.allSettled([
+      service.create(caller, { keyConfigurationType: 'KmsSymmetric', url: key.aliasArn }),
+      service.create(caller, { keyConfigurationType: 'KmsSymmetric', url: key.aliasArn }),
+    ]);
+    await gate.waitFor(2);
+    gate.release();
+    const results = await both;
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toMatchObject({
+      status: 409,
+      message: 'This organization already has a key configuration for conversations; update it with PUT instead.',
+    });
+    const [config] = (await service.list(caller)).entities;
+    expect((await service.history(caller, config!.id)).total).toBe(1);
+    expect((await events(caller.orgId)).map((e) => e.action)).toEqual(['keyconfig.create']);
   });
 
   it('creates type None without testing a customer key: the platform key protects the data', async () => {
@@ -290,6 +330,12 @@ describe('Test (validate)', () => {
     const ok = await service.validate(caller, { keyConfigurationType: 'KmsSymmetric', url: key.aliasArn, id: 'cfg-1' });
     expect(ok).toMatchObject({ id: 'cfg-1', keyConfigurationType: 'KmsSymmetric', url: key.aliasArn, ok: true, keyArn: key.keyArn });
     expect(ok.steps.map((s) => s.step)).toEqual(['ArnSyntax', 'DescribeKey', 'GenerateDataKey', 'EncryptTestData', 'DecryptDataKey', 'DecryptTestData']);
+    for (const step of ok.steps) {
+      expect(step.ok).toBe(true);
+      expect(Number.isInteger(step.ms) && step.ms >= 0 && step.ms < 60_000, `${step.step} took ${step.ms} ms`).toBe(true);
+    }
+    expect(ok.steps[1]!.detail).toBe(`${key.keyArn} is Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT`);
+    expect(ok.steps[2]!.detail).toBe(`data key generated under ${key.keyArn}`);
     expect('lastError' in ok).toBe(false);
 
     const none = await service.validate(caller, { keyConfigurationType: 'None', url: 'whatever' });
@@ -299,7 +345,8 @@ describe('Test (validate)', () => {
     const bad = await service.validate(caller, { keyConfigurationType: 'KmsSymmetric' });
     expect(bad).toMatchObject({ url: '', ok: false, lastError: { code: 'bad.request', errorType: 'InvalidKeyConfiguration' } });
     expect('keyArn' in bad).toBe(false);
-    expect(bad.steps).toHaveLength(1);
+    expect(bad.steps).toEqual([{ step: 'ArnSyntax', ok: false, ms: expect.any(Number), error: bad.lastError }]);
+    expect(Number.isInteger(bad.steps[0]!.ms) && bad.steps[0]!.ms < 60_000).toBe(true);
 
     expect(await service.list(caller)).toMatchObject({ total: 0 });
     expect((await events(caller.orgId)).map((e) => [e.action, e.target, e.outcome, e.details.url])).toEqual([
@@ -321,7 +368,24 @@ describe('Test (validate)', () => {
     });
     for (let i = 0; i < 3; i++) expect((await limited.validate(caller, { keyConfigurationType: 'KmsSymmetric', url: 'nope' })).ok).toBe(false);
     expect((await limited.validate(caller, { keyConfigurationType: 'None' })).ok).toBe(true);
-    expect(await appError(limited.validate(caller, { keyConfigurationType: 'None' }))).toMatchObject({ status: 429 });
+    const limitedError = await appError(limited.validate(caller, { keyConfigurationType: 'None' }));
+    expect(limitedError).toMatchObject({ status: 429, message: expect.stringMatching(/^Too many key tests: at most 1 per 60 s/) });
+  });
+
+  it('needs no save listener and no cache observer', async () => {
+    const caller = await newCaller();
+    const bare = createKeyConfigService({
+      dal,
+      gateway: createKmsGateway({ clientForRegion: () => platform, defaultRegion: REGION, metrics: createKmsMetrics() }),
+      audit,
+      testLimiter: createRateLimiter({ limit: 1000, windowMs: 60_000 }),
+      platformKeyArn,
+      settings: { platformAccountId: PLATFORM, encryptionContextKey: CTX_KEY, allowedRegions: [REGION], defaultRegion: REGION, refreshMs: REFRESH_MS },
+    });
+    const created = await bare.create(caller, { keyConfigurationType: 'None' });
+    expect((await bare.save(caller, created.id, { keyConfigurationType: 'None', version: 1 })).version).toBe(2);
+    expect(await bare.resolveActiveKey(caller.orgId)).toEqual({ type: 'None', keyId: platformKeyArn, version: 2 });
+    expect(await bare.resolveActiveKey(caller.orgId)).toEqual({ type: 'None', keyId: platformKeyArn, version: 2 });
   });
 });
 
@@ -361,6 +425,16 @@ describe('the active key', () => {
 });
 
 describe('the key policy and the last error', () => {
+  it('records the key an alias resolves to now (key health follows a retargeted alias)', async () => {
+    const caller = await newCaller();
+    const key = await customerKey([caller.orgId]);
+    const created = await service.create(caller, { keyConfigurationType: 'KmsSymmetric', url: key.aliasArn });
+    const other = await customerKey([caller.orgId]);
+    await dal.setKeyArn(caller.orgId, other.keyArn);
+    expect((await service.get(caller, created.id)).keyArn).toBe(other.keyArn);
+    expect(await service.knownKeyArns(caller.orgId)).toEqual(new Set([key.keyArn, other.keyArn]));
+  });
+
   it("hands out the two platform statements for the caller's organization", async () => {
     const caller = await newCaller();
     const policy = service.keyPolicy(caller);
@@ -380,6 +454,111 @@ describe('the key policy and the last error', () => {
 });
 
 describe('key states the Test reports', () => {
+  const input = (orgId: string, aliasArn: string, extra: Partial<KeyTestInput> = {}): KeyTestInput => ({
+    gateway: createKmsGateway({ clientForRegion: () => platform, defaultRegion: REGION, metrics: createKmsMetrics() }),
+    orgId,
+    platformAccountId: PLATFORM,
+    encryptionContextKey: CTX_KEY,
+    allowedRegions: [REGION],
+    defaultRegion: REGION,
+    platformKeyArn,
+    target: { kind: 'alias', aliasArn },
+    ...extra,
+  });
+
+  it('stops at DescribeKey when KMS cannot be reached, saying so for the region; a Save to None is refused and audited', async () => {
+    const caller = await newCaller();
+    const created = await service.create(caller, { keyConfigurationType: 'None' });
+    kms.faults.set({ outage: 'unavailable' });
+    await kms.faults.settled();
+    const report = await service.validate(caller, { keyConfigurationType: 'None' });
+    expect(report.steps.map((s) => [s.step, s.ok])).toEqual([['DescribeKey', false]]);
+    expect(report.lastError).toMatchObject({
+      message: 'AWS KMS in us-east-1 could not be reached from the platform: try again; if it persists, the platform operator should check connectivity to KMS.',
+      code: 'customer.key.error',
+      errorType: 'CustomerKeyUnavailable',
+    });
+    const err = await appError(service.save(caller, created.id, { keyConfigurationType: 'None', version: 1 }));
+    expect(err).toMatchObject({ status: 422 });
+    expect((await events(caller.orgId)).at(-1)).toMatchObject({ action: 'keyconfig.none', outcome: 'failure', target: created.id });
+  });
+
+  it('stops at DecryptDataKey when the policy grants generating data keys but not decrypting them', async () => {
+    const caller = await newCaller();
+    const policy = customerKeyPolicy({ customerAccountId: CUSTOMER, platformAccountId: PLATFORM, encryptionContextKey: CTX_KEY, orgIds: [caller.orgId] });
+    policy.Statement[1]!.Action = ['kms:GenerateDataKey*'];
+    const created = await customer.send(new CreateKeyCommand({ Policy: JSON.stringify(policy) }));
+    const aliasName = `alias/test-${randomBytes(6).toString('hex')}`;
+    await customer.send(new CreateAliasCommand({ AliasName: aliasName, TargetKeyId: created.KeyMetadata!.KeyId! }));
+    const report = await runKeyTest(input(caller.orgId, `arn:aws:kms:${REGION}:${CUSTOMER}:${aliasName}`));
+    expect(report.steps.map((s) => [s.step, s.ok])).toEqual([
+      ['ArnSyntax', true],
+      ['DescribeKey', true],
+      ['GenerateDataKey', true],
+      ['EncryptTestData', true],
+      ['DecryptDataKey', false],
+    ]);
+    expect(report.lastError).toMatchObject({ code: 'customer.key.error', errorType: 'CustomerKeyUnavailable', awsError: 'AccessDeniedException' });
+    expect(report.keyArn).toBeUndefined();
+  });
+
+  it('refuses an alias that resolves to the platform key, at DescribeKey or, when that is denied, at GenerateDataKey', async () => {
+    const caller = await newCaller();
+    const key = await customerKey([caller.orgId]);
+    const refusal = `The alias resolves to ${key.keyArn}, a key of the platform itself: the platform's keys are never an organization's key. Use a key in your own AWS account.`;
+    const described = await runKeyTest(input(caller.orgId, key.aliasArn, { platformKeyArn: key.keyArn }));
+    expect(described.steps.at(-1)).toMatchObject({ step: 'DescribeKey', ok: false });
+    expect(described.lastError).toEqual({ message: refusal, code: 'bad.request', errorType: 'InvalidKeyConfiguration' });
+
+    const policy = customerKeyPolicy({ customerAccountId: CUSTOMER, platformAccountId: PLATFORM, encryptionContextKey: CTX_KEY, orgIds: [caller.orgId] });
+    policy.Statement = policy.Statement.filter((st) => st.Sid !== 'AllowConvaultPlatformDescribeKey');
+    await customer.send(new PutKeyPolicyCommand({ KeyId: key.keyId, PolicyName: 'default', Policy: JSON.stringify(policy) }));
+    const generated = await runKeyTest(input(caller.orgId, key.aliasArn, { platformKeyArn: key.keyArn }));
+    expect(generated.steps.map((st) => [st.step, st.ok])).toEqual([
+      ['ArnSyntax', true],
+      ['DescribeKey', false],
+      ['GenerateDataKey', false],
+    ]);
+    expect(generated.lastError).toEqual({ message: refusal, code: 'bad.request', errorType: 'InvalidKeyConfiguration' });
+    // The platform's own key as a None target is what None means: no refusal.
+    expect((await runKeyTest(input(caller.orgId, '', { target: { kind: 'platform', keyId: platformKeyArn } }))).ok).toBe(true);
+  });
+
+  it.each([
+    [{ KeyState: 'PendingReplicaDeletion', DeletionDate: undefined }, 'The KMS key is pending deletion: cancel the deletion (kms:CancelKeyDeletion) and enable the key, or choose another key.', 'CustomerKeyUnavailable'],
+    [{ KeyState: 'Unavailable' }, 'The KMS key is in state Unavailable; it must be Enabled.', 'CustomerKeyUnavailable'],
+    [{ KeySpec: 'RSA_2048' }, 'The key spec is RSA_2048; use a symmetric key (SYMMETRIC_DEFAULT).', 'InvalidKeyConfiguration'],
+    [{ KeyUsage: 'SIGN_VERIFY' }, 'The key usage is SIGN_VERIFY; use a key for ENCRYPT_DECRYPT.', 'InvalidKeyConfiguration'],
+  ])('refuses a key KMS describes as %j', async (metadata, message, errorType) => {
+    const caller = await newCaller();
+    const key = await customerKey([caller.orgId]);
+    rewrite = (command, output) => {
+      if (command === 'DescribeKeyCommand') Object.assign(output.KeyMetadata, metadata);
+    };
+    const report = await runKeyTest(input(caller.orgId, key.aliasArn));
+    expect(report.steps.at(-1)).toMatchObject({ step: 'DescribeKey', ok: false });
+    expect(report.lastError).toEqual({ message, code: 'customer.key.error', errorType });
+  });
+
+  it('fails the last step when the data key KMS decrypts is not the one it generated', async () => {
+    const caller = await newCaller();
+    const key = await customerKey([caller.orgId]);
+    rewrite = (command, output) => {
+      if (command === 'DecryptCommand') output.Plaintext = new Uint8Array(32).fill(7);
+    };
+    const report = await runKeyTest(input(caller.orgId, key.aliasArn));
+    expect(report.steps.map((st) => [st.step, st.ok])).toEqual([
+      ['ArnSyntax', true],
+      ['DescribeKey', true],
+      ['GenerateDataKey', true],
+      ['EncryptTestData', true],
+      ['DecryptDataKey', true],
+      ['DecryptTestData', false],
+    ]);
+    expect(report.lastError).toEqual({ message: 'The data key KMS returned does not decrypt the test data.', code: 'key.test.failed', errorType: 'CustomerKeyUnavailable' });
+    expect(report.ok).toBe(false);
+  });
+
   it('reports a DescribeKey the policy does not grant as advisory: the round trip decides', async () => {
     const caller = await newCaller();
     const policy = customerKeyPolicy({ customerAccountId: CUSTOMER, platformAccountId: PLATFORM, encryptionContextKey: CTX_KEY, orgIds: [caller.orgId] });

@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { ScheduleKeyDeletionCommand, CancelKeyDeletionCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../src/services/auth/auth-service.js';
 import { AppError } from '../src/services/errors.js';
-import { configureOrgKey, createCustomerKey, orgWithCustomerKey, type CustomerKey } from './support/customer-keys.js';
+import { createLifecycleDal } from '../src/services/lifecycle/lifecycle-dal.js';
+import { createRewrapService } from '../src/services/lifecycle/rewrap-service.js';
+import { CONTEXT_KEY, configureOrgKey, createCustomerKey, orgWithCustomerKey, PLATFORM_ACCOUNT, REGION, type CustomerKey } from './support/customer-keys.js';
 import { createOrgWithToken, startTestServer, type TestServer } from './support/runtime.js';
 import { rejection } from './support/rejection.js';
 
@@ -231,5 +234,104 @@ describe('rewrap jobs', () => {
       },
     ]);
     await org.key.enable();
+  });
+});
+
+/** Last in this file: it stops the runtime's own rewrap service, so only the nodes made here run jobs. */
+describe('rewrap jobs across nodes', () => {
+  const node = (nodeId: string) =>
+    createRewrapService({
+      dal: createLifecycleDal(server.runtime.database.db),
+      gateway: server.runtime.kms.gateway,
+      keyConfigs: services().keyConfigs,
+      audit: services().audit,
+      forgetDataKeys: () => undefined,
+      // One data key at a time, so a test knows exactly which one is in flight.
+      settings: { concurrency: 1, leaseMs: 60_000, batchSize: 1, platformAccountId: PLATFORM_ACCOUNT, defaultRegion: REGION, encryptionContextKey: CONTEXT_KEY },
+      nodeId,
+    });
+  const jobRow = (orgId: string, targetKeyId: string) => ({
+    id: randomUUID(),
+    org_id: orgId,
+    type: 'rewrap' as const,
+    state: 'queued' as const,
+    target_key_id: targetKeyId,
+    target_key_arn: null,
+    total: null,
+    done: 0,
+    failed: 0,
+    errors: '[]',
+    created_at: Date.now(),
+    created_by: 'cli',
+    started_at: null,
+    finished_at: null,
+    lease_owner: null,
+    lease_expires_at: null,
+    cancel_requested: 0,
+  });
+  const row = (id: string) => server.runtime.database.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  const dal = () => createLifecycleDal(server.runtime.database.db);
+
+  beforeAll(async () => services().rewrap.stop());
+
+  it('a stopping node hands its job back with its progress; another node resumes it and keeps its total', async () => {
+    const org = await newOrg();
+    await write(org.token, 'n', 3);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    const first = node('node-first');
+    const gate = server.runtime.kms.localKms!.faults.hold('ReEncrypt');
+    let jobId: string;
+    let run: Promise<unknown>;
+    try {
+      jobId = (await first.start(caller(org.orgId))).id;
+      run = first.runHere(org.orgId, jobId);
+      await gate.waitFor(1);
+      const stopped = first.stop();
+      gate.release();
+      await stopped;
+    } finally {
+      gate.release();
+    }
+    expect(await run).toBe('abandoned');
+    expect(await row(jobId)).toMatchObject({ state: 'running', lease_owner: null, lease_expires_at: null, total: 3, done: 1, failed: 0 });
+
+    const second = node('node-second');
+    expect(await second.runHere(org.orgId, jobId)).toBe('succeeded');
+    expect(await row(jobId)).toMatchObject({ state: 'succeeded', total: 3, done: 3, lease_owner: null });
+    await second.stop();
+  });
+
+  it('jobs nobody holds (started from the CLI) are picked up by a sweep; a stopped node sweeps nothing', async () => {
+    const org = await newOrg();
+    await write(org.token, 's', 1);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+
+    const stopped = node('node-stopped');
+    await stopped.stop();
+    const queued = jobRow(org.orgId, b.aliasArn);
+    await dal().insertJob(queued);
+    await stopped.sweep();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await row(queued.id)).toMatchObject({ state: 'queued', lease_owner: null });
+
+    const sweeping = node('node-sweeping');
+    sweeping.startSweeper(50);
+    try {
+      for (let i = 0; i < 400 && (await row(queued.id)).state !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await row(queued.id)).toMatchObject({ state: 'succeeded', total: 1, done: 1 });
+    } finally {
+      await sweeping.stop();
+    }
+  });
+
+  it('cancelling a job nobody runs ends it at once', async () => {
+    const org = await newOrg();
+    const queued = jobRow(org.orgId, org.key.aliasArn);
+    await dal().insertJob(queued);
+    const cancelled = await node('node-any').cancel(caller(org.orgId), queued.id);
+    expect(cancelled.state).toBe('cancelled');
+    expect(cancelled.finishedAt).toBeDefined();
   });
 });
