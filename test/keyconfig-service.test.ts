@@ -473,6 +473,7 @@ describe('key states the Test reports', () => {
     await kms.faults.settled();
     const report = await service.validate(caller, { keyConfigurationType: 'None' });
     expect(report.steps.map((s) => [s.step, s.ok])).toEqual([['DescribeKey', false]]);
+    expect(Number.isInteger(report.steps[0]!.ms) && report.steps[0]!.ms >= 0 && report.steps[0]!.ms < 60_000).toBe(true);
     expect(report.lastError).toMatchObject({
       message: 'AWS KMS in us-east-1 could not be reached from the platform: try again; if it persists, the platform operator should check connectivity to KMS.',
       code: 'customer.key.error',
@@ -520,6 +521,16 @@ describe('key states the Test reports', () => {
       ['GenerateDataKey', false],
     ]);
     expect(generated.lastError).toEqual({ message: refusal, code: 'bad.request', errorType: 'InvalidKeyConfiguration' });
+    // A key of the platform's account other than the platform key is refused as well.
+    const platformAccountKey = `arn:aws:kms:${REGION}:${PLATFORM}:key/00000000-1111-2222-3333-444444444444`;
+    rewrite = (command, output) => {
+      if (command === 'DescribeKeyCommand') output.KeyMetadata.Arn = platformAccountKey;
+    };
+    await customer.send(new PutKeyPolicyCommand({ KeyId: key.keyId, PolicyName: 'default', Policy: JSON.stringify(customerKeyPolicy({ customerAccountId: CUSTOMER, platformAccountId: PLATFORM, encryptionContextKey: CTX_KEY, orgIds: [caller.orgId] })) }));
+    const inPlatformAccount = await runKeyTest(input(caller.orgId, key.aliasArn));
+    expect(inPlatformAccount.steps.at(-1)).toMatchObject({ step: 'DescribeKey', ok: false });
+    expect(inPlatformAccount.lastError!.message).toMatch(new RegExp(`^The alias resolves to ${platformAccountKey}, a key of the platform itself`));
+    rewrite = undefined;
     // The platform's own key as a None target is what None means: no refusal.
     expect((await runKeyTest(input(caller.orgId, '', { target: { kind: 'platform', keyId: platformKeyArn } }))).ok).toBe(true);
   });
@@ -538,6 +549,29 @@ describe('key states the Test reports', () => {
     const report = await runKeyTest(input(caller.orgId, key.aliasArn));
     expect(report.steps.at(-1)).toMatchObject({ step: 'DescribeKey', ok: false });
     expect(report.lastError).toEqual({ message, code: 'customer.key.error', errorType });
+  });
+
+  it('leaves no data key plaintext in memory: every plaintext KMS handed over is zeroed once the Test ends', async () => {
+    const caller = await newCaller();
+    const key = await customerKey([caller.orgId]);
+    const gateway = createKmsGateway({ clientForRegion: () => platform, defaultRegion: REGION, metrics: createKmsMetrics() });
+    const handedOver: Buffer[] = [];
+    const watched: KeyTestInput['gateway'] = {
+      describeKey: (keyId) => gateway.describeKey(keyId),
+      generateDataKey: async (keyId, context) => {
+        const out = await gateway.generateDataKey(keyId, context);
+        handedOver.push(out.plaintext);
+        return out;
+      },
+      decrypt: async (blob, context, keyId) => {
+        const out = await gateway.decrypt(blob, context, keyId);
+        handedOver.push(out.plaintext);
+        return out;
+      },
+    };
+    expect((await runKeyTest(input(caller.orgId, key.aliasArn, { gateway: watched }))).ok).toBe(true);
+    expect(handedOver).toHaveLength(2);
+    for (const plaintext of handedOver) expect(plaintext.equals(Buffer.alloc(32))).toBe(true);
   });
 
   it('fails the last step when the data key KMS decrypts is not the one it generated', async () => {

@@ -37,6 +37,7 @@ describe('parseAliasArn', () => {
     ['arn:aws:kms:us-east-1:111122223333:contact-center', /must start with alias\//],
     ['arn:aws:kms:us-east-1:111122223333:alias/', /1-256 characters/],
     ['arn:aws:kms:us-east-1:111122223333:alias/bad name', /1-256 characters/],
+    ['arn:aws:kms:us-east-1:111122223333:alias/bad:name', /1-256 characters/],
     [`arn:aws:kms:us-east-1:111122223333:alias/${'a'.repeat(257)}`, /1-256 characters/],
     ['arn:aws:kms:us-east-1:111122223333:alias/aws/ebs', /AWS managed keys/],
   ])('rejects %j with a message saying what is wrong and showing the form', (input, problem) => {
