@@ -41,16 +41,6 @@ describe('the local KMS address the CLI uses', () => {
     });
   });
 
-  it('is readable by the CLI of any local user, writable by the server only, whatever the umask', () => {
-    const umask = process.umask(0);
-    try {
-      recordLocalKmsUrl(dataDir, 'http://127.0.0.1:40123');
-    } finally {
-      process.umask(umask);
-    }
-    expect(fs.statSync(recordFile()).mode & 0o777).toBe(0o644);
-  });
-
   it('recording is best effort: a data dir that cannot be written is not an error', () => {
     expect(() => recordLocalKmsUrl(path.join(dataDir, 'missing', 'dir'), 'http://127.0.0.1:40123')).not.toThrow();
   });

@@ -49,6 +49,8 @@ describe('job model', () => {
       createdAt: '2026-01-01T00:00:00.000Z',
       selfUri: '/api/v2/jobs/job-1',
     });
+    const model = toJobModel(job());
+    for (const absent of ['startedAt', 'finishedAt', 'targetKeyArn']) expect(absent in model, absent).toBe(false);
   });
 
   it('shows a finished job with its resolved key, times and failures; the first ids of each group, and one legacy entry per data key', () => {

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { ScheduleKeyDeletionCommand, CancelKeyDeletionCommand } from '@aws-sdk/client-kms';
+import { CancelKeyDeletionCommand, DeleteAliasCommand, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../src/services/auth/auth-service.js';
 import { AppError } from '../src/services/errors.js';
 import { createLifecycleDal } from '../src/services/lifecycle/lifecycle-dal.js';
 import { createRewrapService } from '../src/services/lifecycle/rewrap-service.js';
-import { CONTEXT_KEY, configureOrgKey, createCustomerKey, orgWithCustomerKey, PLATFORM_ACCOUNT, REGION, type CustomerKey } from './support/customer-keys.js';
+import { CONTEXT_KEY, configureOrgKey, createCustomerKey, orgWithCustomerKey, PLATFORM_ACCOUNT, REGION, retargetAlias, type CustomerKey } from './support/customer-keys.js';
 import { createOrgWithToken, startTestServer, type TestServer } from './support/runtime.js';
 import { rejection } from './support/rejection.js';
 
@@ -32,6 +32,7 @@ async function write(token: string, prefix: string, n: number) {
   for (let i = 0; i < n; i++) {
     const res = await server.call('PUT', `/api/v2/conversations/${prefix}-${i}/secureddata`, { token, body: { data: { v: `${prefix}-${i}` } } });
     if (res.status !== 200) throw new Error(`write failed: ${JSON.stringify(res.body)}`);
+    await new Promise((r) => setTimeout(r, 3)); // distinct creation times, so oldest and newest differ
   }
 }
 
@@ -70,7 +71,7 @@ describe('key usage', () => {
     expect(rows[1]!.problem).toBeUndefined();
     expect(rows[1]!.conversations).toBe(2);
     expect(rows[1]!.values).toBe(2);
-    expect(Date.parse(rows[1]!.oldest!)).toBeLessThanOrEqual(Date.parse(rows[1]!.newest!));
+    expect(Date.parse(rows[1]!.oldest!)).toBeLessThan(Date.parse(rows[1]!.newest!));
 
     await a.disable();
     expect((await usage())[1]).toMatchObject({
@@ -98,6 +99,21 @@ describe('key usage', () => {
     );
     expect((await usage())[1]).toMatchObject({ status: 'Unusable', problem: `It still wraps 2 data keys that cannot be read now: the last rewrap was refused. ${reason}` });
 
+    // A KMS that does not answer says nothing either way: the key is in use, the current key the saved one.
+    const faults = server.runtime.kms.localKms!.faults;
+    faults.set({ outage: 'unavailable' });
+    await faults.settled();
+    try {
+      const during = await usage();
+      expect(during.map((r) => [r.keyArn, r.status])).toEqual([
+        [b.keyArn, 'Current'],
+        [a.keyArn, 'InUse'],
+      ]);
+    } finally {
+      faults.reset();
+      await faults.settled();
+    }
+
     // Granted again, the rewrap moves everything: the old key is safe to retire.
     await a.grantPlatform([org.orgId]);
     const again = await finished(org.orgId, (await services().rewrap.start(caller(org.orgId))).id);
@@ -120,6 +136,20 @@ describe('key usage', () => {
     expect(rows.find((r) => r.keyArn === gone)).toMatchObject({ status: 'Unusable', dataKeys: 1, problem: 'It still wraps 1 data key that cannot be read now: the key no longer exists in KMS.' });
     // The key configured before stays listed, with nothing under it.
     expect(rows.find((r) => r.keyArn === org.key.keyArn)).toMatchObject({ status: 'SafeToRetire', dataKeys: 0, oldest: null, newest: null });
+  });
+
+  it('shows the current key before any data, and follows an alias retargeted in KMS before any save', async () => {
+    const org = await newOrg();
+    const usage = async () => (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
+    expect(await usage()).toEqual([
+      { keyArn: org.key.keyArn, current: true, dataKeys: 0, conversations: 0, values: 0, oldest: null, newest: null, safeToRetire: false, status: 'Current' },
+    ]);
+    const next = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await retargetAlias(org.key, next.keyId);
+    expect((await usage()).map((r) => [r.keyArn, r.status])).toEqual([
+      [next.keyArn, 'Current'],
+      [org.key.keyArn, 'SafeToRetire'],
+    ]);
   });
 
   it("answers 404 for another organization's configuration", async () => {
@@ -239,7 +269,7 @@ describe('rewrap jobs', () => {
 
 /** Last in this file: it stops the runtime's own rewrap service, so only the nodes made here run jobs. */
 describe('rewrap jobs across nodes', () => {
-  const node = (nodeId: string) =>
+  const node = (nodeId: string, logger?: { error(obj: object, msg: string): void }) =>
     createRewrapService({
       dal: createLifecycleDal(server.runtime.database.db),
       gateway: server.runtime.kms.gateway,
@@ -249,6 +279,7 @@ describe('rewrap jobs across nodes', () => {
       // One data key at a time, so a test knows exactly which one is in flight.
       settings: { concurrency: 1, leaseMs: 60_000, batchSize: 1, platformAccountId: PLATFORM_ACCOUNT, defaultRegion: REGION, encryptionContextKey: CONTEXT_KEY },
       nodeId,
+      ...(logger ? { logger } : {}),
     });
   const jobRow = (orgId: string, targetKeyId: string) => ({
     id: randomUUID(),
@@ -333,5 +364,55 @@ describe('rewrap jobs across nodes', () => {
     const cancelled = await node('node-any').cancel(caller(org.orgId), queued.id);
     expect(cancelled.state).toBe('cancelled');
     expect(cancelled.finishedAt).toBeDefined();
+  });
+
+  it('fails a job whose target key is gone, saying why, and logs it', async () => {
+    const org = await newOrg();
+    await write(org.token, 'g', 1);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    await b.client.send(new DeleteAliasCommand({ AliasName: b.aliasName }));
+    const logged: string[] = [];
+    const gone = node('node-target-gone', { error: (obj, msg) => void logged.push(`${msg} ${JSON.stringify(obj)}`) });
+    try {
+      const job = await gone.start(caller(org.orgId));
+      expect(await gone.runHere(org.orgId, job.id)).toBe('failed');
+      const ended = await gone.get(caller(org.orgId), job.id);
+      expect(ended).toMatchObject({ state: 'failed', done: 0, failed: 0 });
+      expect(ended.errorGroups).toEqual([{ keyArn: b.aliasArn, reason: expect.stringMatching(/not found|does not exist/i), count: 0, dataKeyIds: [] }]);
+      expect(ended.errors).toEqual([{ dataKeyId: '', keyArn: b.aliasArn, reason: ended.errorGroups[0]!.reason }]);
+      expect(logged).toHaveLength(1);
+      expect(logged[0]).toMatch(new RegExp(`^rewrap job failed .*"jobId":"${job.id}"`));
+    } finally {
+      await gone.stop();
+    }
+  });
+
+  it('rides out a KMS that is unreachable for a moment instead of failing the data key', async () => {
+    const org = await newOrg();
+    await write(org.token, 'u', 2);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    const faults = server.runtime.kms.localKms!.faults;
+    const unreachable = () => server.runtime.kms.metrics.snapshot().filter((e) => e.operation === 'ReEncrypt' && e.outcome !== 'ok').reduce((n, e) => n + e.count, 0);
+    const before = unreachable();
+    const gate = faults.hold('ReEncrypt');
+    const outageNode = node('node-outage');
+    try {
+      const job = await outageNode.start(caller(org.orgId));
+      const run = outageNode.runHere(org.orgId, job.id);
+      await gate.waitFor(1); // the target is resolved and the first data key is inside KMS
+      faults.set({ outage: 'unavailable', outageForMs: 300 });
+      await faults.settled();
+      gate.release();
+      expect(await run).toBe('succeeded');
+      expect(await outageNode.get(caller(org.orgId), job.id)).toMatchObject({ state: 'succeeded', total: 2, done: 2, failed: 0 });
+      expect(unreachable()).toBeGreaterThan(before); // a call did fail, and was retried
+    } finally {
+      gate.release();
+      faults.reset();
+      await faults.settled();
+      await outageNode.stop();
+    }
   });
 });
