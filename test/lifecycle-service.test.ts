@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../src/services/auth/auth-service.js';
 import { AppError } from '../src/services/errors.js';
 import { createLifecycleDal } from '../src/services/lifecycle/lifecycle-dal.js';
+import type { RewrapDeps } from '../src/services/lifecycle/rewrap-job.js';
 import { createRewrapService } from '../src/services/lifecycle/rewrap-service.js';
-import { CONTEXT_KEY, configureOrgKey, createCustomerKey, orgWithCustomerKey, PLATFORM_ACCOUNT, REGION, retargetAlias, type CustomerKey } from './support/customer-keys.js';
+import { CONTEXT_KEY, CUSTOMER_ACCOUNT, configureOrgKey, createCustomerKey, orgWithCustomerKey, PLATFORM_ACCOUNT, REGION, retargetAlias, type CustomerKey } from './support/customer-keys.js';
 import { createOrgWithToken, startTestServer, type TestServer } from './support/runtime.js';
 import { rejection } from './support/rejection.js';
 
@@ -175,6 +176,8 @@ describe('shred', () => {
     expect(same).toMatchObject({ status: 400, message: 'to must be after from.', details: { field: 'to' } });
     const wrong = await appError(shred({ from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', confirm: name.toLowerCase() }));
     expect(wrong).toMatchObject({ status: 400, message: 'confirm must be exactly the name of your organization: shredding cannot be undone.', details: { field: 'confirm' } });
+    expect(await appError(shred({ from: '2026-01-01', to: '2026-01-02T00:00:00Z', confirm: name }))).toMatchObject({ status: 400, details: { field: 'from' } });
+    expect(await appError(shred({ from: '2026-01-01T00:00:00Z', to: 'tomorrow', confirm: name }))).toMatchObject({ status: 400, details: { field: 'to' } });
     const result = await shred({ from: '2026-01-01T00:00:00Z', to: '2026-01-01T00:00:00.001Z', confirm: name });
     expect(result).toEqual({ from: '2026-01-01T00:00:00.000Z', to: '2026-01-01T00:00:00.001Z', dataKeys: 0, conversations: 0, values: 0 });
     const audit = await services().audit.list(org.orgId, { action: 'lifecycle.shred' });
@@ -219,6 +222,7 @@ describe('rewrap jobs', () => {
       ['lifecycle.rewrap.finished', 'failure'],
     ]);
     expect(audit[0]!.details).toEqual({ principalName: 'Admin One', targetKeyId: b.aliasArn, keyConfigurationType: 'KmsSymmetric' });
+    expect(audit[1]!.details).toEqual({ principalName: 'Admin One' });
     expect(audit[2]!.details).toMatchObject({ state: 'cancelled', total: 3, targetKeyArn: b.keyArn });
 
     // A new start after the cancel is a new job that finishes the work.
@@ -226,6 +230,8 @@ describe('rewrap jobs', () => {
     expect(next.id).not.toBe(job.id);
     expect(next).toMatchObject({ state: 'succeeded', failed: 0 });
     expect(next.done).toBe(next.total);
+    const last = (await services().audit.list(org.orgId, { action: 'lifecycle.rewrap.finished' })).entities[0]!;
+    expect(last).toMatchObject({ principal: 'system:rewrap', target: next.id, outcome: 'success', details: { state: 'succeeded', failed: 0 } });
   });
 
   it('moves data keys to a target whose DescribeKey the key policy denies, resolving it with an Encrypt', async () => {
@@ -269,17 +275,20 @@ describe('rewrap jobs', () => {
 
 /** Last in this file: it stops the runtime's own rewrap service, so only the nodes made here run jobs. */
 describe('rewrap jobs across nodes', () => {
-  const node = (nodeId: string, logger?: { error(obj: object, msg: string): void }) =>
+  /** A rewrap node of its own on the runtime's database and KMS; one data key at a time unless told otherwise. */
+  const node = (
+    nodeId: string,
+    opts: { logger?: { error(obj: object, msg: string): void }; settings?: { concurrency: number; batchSize: number }; gateway?: RewrapDeps['gateway'] } = {},
+  ) =>
     createRewrapService({
       dal: createLifecycleDal(server.runtime.database.db),
-      gateway: server.runtime.kms.gateway,
+      gateway: opts.gateway ?? server.runtime.kms.gateway,
       keyConfigs: services().keyConfigs,
       audit: services().audit,
       forgetDataKeys: () => undefined,
-      // One data key at a time, so a test knows exactly which one is in flight.
-      settings: { concurrency: 1, leaseMs: 60_000, batchSize: 1, platformAccountId: PLATFORM_ACCOUNT, defaultRegion: REGION, encryptionContextKey: CONTEXT_KEY },
+      settings: { concurrency: 1, batchSize: 1, ...opts.settings, leaseMs: 60_000, platformAccountId: PLATFORM_ACCOUNT, defaultRegion: REGION, encryptionContextKey: CONTEXT_KEY },
       nodeId,
-      ...(logger ? { logger } : {}),
+      ...(opts.logger ? { logger: opts.logger } : {}),
     });
   const jobRow = (orgId: string, targetKeyId: string) => ({
     id: randomUUID(),
@@ -321,15 +330,18 @@ describe('rewrap jobs across nodes', () => {
       const stopped = first.stop();
       gate.release();
       await stopped;
+      // stop() resolves once the job has handed its lease back, not before.
+      expect(await row(jobId)).toMatchObject({ state: 'running', lease_owner: null, lease_expires_at: null, total: 3, done: 1, failed: 0 });
     } finally {
       gate.release();
     }
     expect(await run).toBe('abandoned');
-    expect(await row(jobId)).toMatchObject({ state: 'running', lease_owner: null, lease_expires_at: null, total: 3, done: 1, failed: 0 });
 
     const second = node('node-second');
     expect(await second.runHere(org.orgId, jobId)).toBe('succeeded');
     expect(await row(jobId)).toMatchObject({ state: 'succeeded', total: 3, done: 3, lease_owner: null });
+    // An ended job is not run again, by this node or any other.
+    expect(await second.runHere(org.orgId, jobId)).toBe('not-claimed');
     await second.stop();
   });
 
@@ -373,7 +385,7 @@ describe('rewrap jobs across nodes', () => {
     await configureOrgKey(server, org.token, b.aliasArn);
     await b.client.send(new DeleteAliasCommand({ AliasName: b.aliasName }));
     const logged: string[] = [];
-    const gone = node('node-target-gone', { error: (obj, msg) => void logged.push(`${msg} ${JSON.stringify(obj)}`) });
+    const gone = node('node-target-gone', { logger: { error: (obj, msg) => void logged.push(`${msg} ${JSON.stringify(obj)}`) } });
     try {
       const job = await gone.start(caller(org.orgId));
       expect(await gone.runHere(org.orgId, job.id)).toBe('failed');
@@ -414,5 +426,152 @@ describe('rewrap jobs across nodes', () => {
       await faults.settled();
       await outageNode.stop();
     }
+  });
+  it('holds the lease from the claim on, through the target lookup and after every batch', async () => {
+    const org = await newOrg();
+    await write(org.token, 'l', 2);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    const faults = server.runtime.kms.localKms!.faults;
+    const holder = node('node-holder');
+    const other = node('node-other');
+    const describe = faults.hold('DescribeKey');
+    let first: ReturnType<typeof faults.hold> | undefined;
+    let second: ReturnType<typeof faults.hold> | undefined;
+    try {
+      const jobId = (await holder.start(caller(org.orgId))).id;
+      const run = holder.runHere(org.orgId, jobId);
+      await describe.waitFor(1); // claimed, resolving its target
+      expect(await other.runHere(org.orgId, jobId)).toBe('not-claimed');
+      first = faults.hold('ReEncrypt');
+      describe.release();
+      await first.waitFor(1);
+      first.release();
+      second = faults.hold('ReEncrypt');
+      // The first batch (one data key) is done and its heartbeat written; the second one is held.
+      await second.waitFor(1);
+      expect(await other.runHere(org.orgId, jobId)).toBe('not-claimed');
+      second.release();
+      expect(await run).toBe('succeeded');
+    } finally {
+      describe.release();
+      first?.release();
+      second?.release();
+      await holder.stop();
+      await other.stop();
+    }
+  });
+
+  it('keeps at most `concurrency` KMS calls of a job in flight', async () => {
+    const org = await newOrg();
+    await write(org.token, 'c', 4);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    const faults = server.runtime.kms.localKms!.faults;
+    const two = node('node-two', { settings: { concurrency: 2, batchSize: 10 } });
+    const gate = faults.hold('ReEncrypt');
+    try {
+      const jobId = (await two.start(caller(org.orgId))).id;
+      await gate.waitFor(2);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(gate.arrived).toBe(2);
+      gate.release();
+      expect(await two.runHere(org.orgId, jobId)).toBe('succeeded');
+    } finally {
+      gate.release();
+      await two.stop();
+    }
+  });
+
+  it('without kms:ReEncrypt* switches to Decrypt + Encrypt after one refusal, and zeroes every plaintext it handled', async () => {
+    const org = await newOrg();
+    await write(org.token, 'p', 3);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId], reEncrypt: false });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    const calls = () => {
+      const out: Record<string, number> = {};
+      for (const e of server.runtime.kms.metrics.snapshot()) out[`${e.operation}|${e.outcome}`] = e.count;
+      return out;
+    };
+    const before = calls();
+    const gateway = server.runtime.kms.gateway;
+    const plaintexts: Buffer[] = [];
+    const watching = node('node-watching', {
+      settings: { concurrency: 1, batchSize: 10 },
+      gateway: {
+        describeKey: (keyId) => gateway.describeKey(keyId),
+        encrypt: (keyId, plaintext, context) => gateway.encrypt(keyId, plaintext, context),
+        reEncrypt: (input) => gateway.reEncrypt(input),
+        decrypt: async (blob, context, keyId) => {
+          const out = await gateway.decrypt(blob, context, keyId);
+          plaintexts.push(out.plaintext);
+          return out;
+        },
+      },
+    });
+    try {
+      const jobId = (await watching.start(caller(org.orgId))).id;
+      expect(await watching.runHere(org.orgId, jobId)).toBe('succeeded');
+    } finally {
+      await watching.stop();
+    }
+    const after = calls();
+    const delta = (key: string) => (after[key] ?? 0) - (before[key] ?? 0);
+    expect(delta('ReEncrypt|AccessDeniedException')).toBe(1);
+    expect(delta('Decrypt|ok')).toBe(3);
+    expect(delta('Encrypt|ok')).toBe(3);
+    expect(plaintexts).toHaveLength(3);
+    for (const p of plaintexts) expect(p.equals(Buffer.alloc(32))).toBe(true);
+  });
+
+  it('groups failures by old key and reason; a key gone from KMS is named with its account and region', async () => {
+    const org = await newOrg();
+    await write(org.token, 'a', 2);
+    const second = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, second.aliasArn);
+    await write(org.token, 'b', 1);
+    const target = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, target.aliasArn);
+    await org.key.disable();
+    // The second key's data key names a key that no longer exists in KMS.
+    const gone = second.keyArn.replace(/key\/.*$/, 'key/00000000-0000-0000-0000-000000000000');
+    await server.runtime.database.db.updateTable('org_data_keys').set({ key_arn: gone }).where('org_id', '=', org.orgId).where('key_arn', '=', second.keyArn).execute();
+    const worker = node('node-groups');
+    try {
+      const jobId = (await worker.start(caller(org.orgId))).id;
+      expect(await worker.runHere(org.orgId, jobId)).toBe('failed');
+      // In the order the data keys (random ids) were met.
+      const groups = (await worker.errors(caller(org.orgId), jobId)).entities.sort((x, y) => Number(x.keyArn === gone) - Number(y.keyArn === gone));
+      expect(groups.map((g) => [g.keyArn, g.awsError, g.count])).toEqual([
+        [org.key.keyArn, 'DisabledException', 2],
+        [gone, 'NotFoundException', 1],
+      ]);
+      expect(groups[1]!.reason).toContain(`does not exist in account ${CUSTOMER_ACCOUNT}, region ${REGION}`);
+    } finally {
+      await worker.stop();
+      await org.key.enable();
+    }
+  });
+
+  it('a throttled rewrap says nothing about whether a key is usable', async () => {
+    const org = await newOrg();
+    await write(org.token, 't', 1);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    const faults = server.runtime.kms.localKms!.faults;
+    const worker = node('node-throttled');
+    try {
+      faults.set({ throttle: { ratio: 1, operations: ['ReEncrypt'] } });
+      const jobId = (await worker.start(caller(org.orgId))).id;
+      expect(await worker.runHere(org.orgId, jobId)).toBe('failed');
+      expect((await worker.errors(caller(org.orgId), jobId)).entities[0]).toMatchObject({ keyArn: org.key.keyArn, awsError: 'ThrottlingException' });
+    } finally {
+      faults.reset();
+      await worker.stop();
+    }
+    // The platform may no longer describe the old key; the last rewrap's only failure was a throttle.
+    await org.key.grantPlatform([]);
+    const rows = (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
+    expect(rows.find((r) => r.keyArn === org.key.keyArn)).toMatchObject({ status: 'InUse' });
   });
 });
