@@ -6,19 +6,28 @@ const FOLDERS = {
     tests: ['src/crypto/*.test.ts'],
   },
   kms: {
-    mutate: ['src/kms/**/*.ts'],
-    // The gateway and breaker against the local KMS, the client factory, the key-policy helper (checked by
-    // the local KMS's policy evaluator); the HTTP suites reach src/kms too but cost minutes per mutant.
-    tests: ['test/kms-breaker.test.ts', 'test/kms-clients.test.ts', 'src/localkms/policy-evaluator.test.ts'],
+    mutate: ['src/kms/**/*.ts', '!src/kms/**/*.test.ts'],
+    // The gateway, breaker, clients and start-up keys against one local KMS, the failure classification,
+    // metrics and CLI address in process, the key-policy helper checked by the local KMS's policy
+    // evaluator; the HTTP suites reach src/kms too but cost minutes per mutant.
+    tests: [
+      'src/kms/*.test.ts',
+      'test/kms-*.test.ts',
+      'src/localkms/policy-evaluator.test.ts',
+    ],
   },
   lifecycle: {
     mutate: ['src/services/lifecycle/**/*.ts'],
-    tests: ['test/lifecycle-api.test.ts', 'test/lifecycle-guarantees.test.ts'],
+    // The job model, the services in process on one runtime, the race and policy guarantees; the
+    // HTTP flows of test/lifecycle-api (dozens of conversations per test) cost minutes per mutant.
+    tests: ['test/lifecycle-job-model.test.ts', 'test/lifecycle-service.test.ts', 'test/lifecycle-guarantees.test.ts'],
   },
   keyconfig: {
     // The AWS-specific rules the key configuration relies on live in the AWS KMS adapter now.
     mutate: ['src/services/keyconfig/**/*.ts', '!src/services/keyconfig/**/*.test.ts', 'src/providers/aws-kms/{alias-arn,remediation,key-test}.ts'],
-    tests: ['src/services/keyconfig/*.test.ts', 'src/providers/aws-kms/alias-arn.test.ts', 'test/keyconfig-api.test.ts'],
+    // The service in process on SQLite and a local KMS, the ARN rules, the remediation sentences; the
+    // HTTP suite (test/keyconfig-api) adds only routing on top and costs a runtime start per mutant.
+    tests: ['src/services/keyconfig/*.test.ts', 'src/providers/aws-kms/alias-arn.test.ts', 'test/keyconfig-service.test.ts', 'test/keyconfig-remediation.test.ts'],
   },
 };
 

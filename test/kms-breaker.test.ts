@@ -7,6 +7,7 @@ import { createKmsGateway, type KmsGateway } from '../src/kms/kms-gateway.js';
 import { createKmsMetrics } from '../src/kms/kms-metrics.js';
 import { startLocalKms, type LocalKms } from '../src/localkms/index.js';
 import { sqliteTarget } from './support/databases.js';
+import { rejection } from './support/rejection.js';
 
 /**
  * The KMS gateway's circuit breaker against the local KMS's outage fault, on a fake clock: it opens
@@ -53,14 +54,7 @@ function freshGateway(): KmsGateway {
   return createKmsGateway({ clientForRegion: () => client, defaultRegion: REGION, metrics: createKmsMetrics(), now: () => now, breaker: { failureThreshold: THRESHOLD, openMs: OPEN_MS } });
 }
 
-async function failure(p: Promise<unknown>): Promise<KmsCallError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(KmsCallError);
-  return err as KmsCallError;
-}
+const failure = (p: Promise<unknown>) => rejection(p, KmsCallError);
 
 const encrypt = () => gateway.encrypt(keyId, Buffer.from('x'), CTX);
 

@@ -17,6 +17,12 @@ describe('parseAliasArn', () => {
 
   it.each([
     ['', /required/],
+    ['   ', /required/],
+    ['urn:aws:kms:us-east-1:111122223333:alias/x', /is not an ARN/],
+    ['arn:aws:kms:Xus-east-1:111122223333:alias/x', /not an AWS region/],
+    ['arn:aws:kms:us-east-1x:111122223333:alias/x', /not an AWS region/],
+    ['arn:aws:kms:us-east-1:1111222233334:alias/x', /must be 12 digits/],
+    [`arn:aws:kms:us-east-1:111122223333:alias/${'a'.repeat(2008)}`, /^The alias ARN is too long\./],
     [undefined, /required/],
     [42, /required/],
     ['contact-center', /is not an ARN/],
@@ -31,6 +37,7 @@ describe('parseAliasArn', () => {
     ['arn:aws:kms:us-east-1:111122223333:contact-center', /must start with alias\//],
     ['arn:aws:kms:us-east-1:111122223333:alias/', /1-256 characters/],
     ['arn:aws:kms:us-east-1:111122223333:alias/bad name', /1-256 characters/],
+    ['arn:aws:kms:us-east-1:111122223333:alias/bad:name', /1-256 characters/],
     [`arn:aws:kms:us-east-1:111122223333:alias/${'a'.repeat(257)}`, /1-256 characters/],
     ['arn:aws:kms:us-east-1:111122223333:alias/aws/ebs', /AWS managed keys/],
   ])('rejects %j with a message saying what is wrong and showing the form', (input, problem) => {
@@ -45,6 +52,36 @@ describe('parseAliasArn', () => {
   it('refuses a region the deployment does not allow, naming the allowed ones and not the form (the form is right)', () => {
     const r = parseAliasArn('arn:aws:kms:ap-south-1:111122223333:alias/x', allowed);
     expect(r).toEqual({ ok: false, message: 'Region ap-south-1 is not allowed for this deployment: use a key in one of us-east-1, eu-west-1, us-gov-west-1.' });
+  });
+
+  it('takes an ARN up to 2048 characters, and shows long input cut to 80 characters', () => {
+    const prefix = 'arn:aws:kms:us-east-1:111122223333:alias/';
+    const longest = parseAliasArn(prefix + 'a'.repeat(2048 - prefix.length), allowed);
+    expect(longest.ok || longest.message).toMatch(/1-256 characters/);
+    const garbage = 'x'.repeat(100);
+    expect(parseAliasArn(garbage, allowed)).toEqual({ ok: false, message: `"${'x'.repeat(77)}..." is not an ARN. Use the form ${ALIAS_ARN_FORM}.` });
+    expect(parseAliasArn('y'.repeat(80), allowed)).toEqual({ ok: false, message: `"${'y'.repeat(80)}" is not an ARN. Use the form ${ALIAS_ARN_FORM}.` });
+    expect(parseAliasArn(`arn:aws:kms:us-east-1:111122223333:${'k'.repeat(81)}`, allowed)).toMatchObject({ message: expect.stringContaining(`"${'k'.repeat(77)}..." must start with alias/`) });
+  });
+
+  it('knows the China partition and regions with two-digit numbers', () => {
+    expect(parseAliasArn('arn:aws-cn:kms:cn-north-1:111122223333:alias/x', ['cn-north-1'])).toMatchObject({ ok: true, value: { partition: 'aws-cn', region: 'cn-north-1' } });
+    expect(parseAliasArn('arn:aws:kms:us-east-12:111122223333:alias/x', allowed)).toMatchObject({ ok: false, message: expect.stringMatching(/^Region us-east-12 is not allowed/) });
+  });
+
+  it('names the one allowed region plainly', () => {
+    expect(parseAliasArn('arn:aws:kms:eu-west-1:111122223333:alias/x', ['us-east-1'])).toEqual({
+      ok: false,
+      message: 'Region eu-west-1 is not allowed for this deployment: use a key in us-east-1.',
+    });
+  });
+
+  it("refuses an alias in the platform's own account", () => {
+    expect(parseAliasArn('arn:aws:kms:us-east-1:444455556666:alias/x', allowed, '444455556666')).toEqual({
+      ok: false,
+      message: `Account 444455556666 is the platform's own AWS account: its keys are never an organization's key. Enter an alias of a key in your own account. Use the form ${ALIAS_ARN_FORM}.`,
+    });
+    expect(parseAliasArn('arn:aws:kms:us-east-1:111122223333:alias/x', allowed, '444455556666').ok).toBe(true);
   });
 
   const region = fc.constantFrom(...allowed.filter((r) => !r.startsWith('us-gov')));
