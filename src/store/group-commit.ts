@@ -9,7 +9,7 @@
 // it; requests that arrive while it runs form the next batch — under load the batches grow by
 // themselves, and a lone request waits one loop turn.
 
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 
 export interface GroupCommitter<DB> {
   /** Runs `fn` in a savepoint of the next shared transaction; resolves with its result after the commit. */
@@ -23,6 +23,13 @@ interface Job<DB> {
   reject(err: unknown): void;
 }
 
+/** The savepoint statements of a batch's requests, written once (they are on every write's path). */
+const SAVEPOINTS = Array.from({ length: 256 }, (_, i) => ({
+  open: CompiledQuery.raw(`savepoint "group_${i}"`),
+  release: CompiledQuery.raw(`release "group_${i}"`),
+  rollback: CompiledQuery.raw(`rollback to "group_${i}"`),
+}));
+
 export interface GroupCommitOptions {
   /**
    * Requests per shared transaction at most (default 16). A batch runs synchronously on SQLite, so
@@ -35,7 +42,7 @@ export interface GroupCommitOptions {
 }
 
 export function createGroupCommitter<DB>(db: Kysely<DB>, opts: GroupCommitOptions = {}): GroupCommitter<DB> {
-  const maxBatch = opts.maxBatch ?? 16;
+  const maxBatch = Math.min(opts.maxBatch ?? 16, SAVEPOINTS.length);
   const queue: Job<DB>[] = [];
   let running = false;
   const stats = { batches: 0, requests: 0, largestBatch: 0 };
@@ -45,16 +52,16 @@ export function createGroupCommitter<DB>(db: Kysely<DB>, opts: GroupCommitOption
     try {
       await db.transaction().execute(async (trx) => {
         for (let i = 0; i < jobs.length; i++) {
-          const savepoint = sql.id(`group_${i}`);
-          await sql`savepoint ${savepoint}`.execute(trx);
+          const sp = SAVEPOINTS[i]!;
+          await trx.executeQuery(sp.open);
           try {
             const value = await jobs[i]!.fn(trx);
-            await sql`release ${savepoint}`.execute(trx);
+            await trx.executeQuery(sp.release);
             outcomes.push({ ok: true, value });
           } catch (error) {
             // Undo this request's writes only; the transaction goes on for the others.
-            await sql`rollback to ${savepoint}`.execute(trx);
-            await sql`release ${savepoint}`.execute(trx);
+            await trx.executeQuery(sp.rollback);
+            await trx.executeQuery(sp.release);
             outcomes.push({ ok: false, error });
           }
         }

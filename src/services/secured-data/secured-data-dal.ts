@@ -85,6 +85,19 @@ const insertConversationKey = precompiled(['org_id', 'conversation_id', 'data_ke
     .values(p)
     .onConflict((oc) => oc.columns(['org_id', 'conversation_id']).doNothing()),
 );
+const conversationKeyQuery = (db: Kysely<Database>, p: Record<'orgId' | 'conversationId', string>) =>
+  db.selectFrom('conversation_keys').select('wrapped').where('org_id', '=', p.orgId).where('conversation_id', '=', p.conversationId);
+const conversationKeyWrapped = precompiled(['orgId', 'conversationId'], conversationKeyQuery);
+const conversationKeyForUpdate = precompiled(['orgId', 'conversationId'], (db: Kysely<Database>, p) => conversationKeyQuery(db, p).forUpdate());
+const deleteConversationValues = precompiled(['orgId', 'conversationId'], (db: Kysely<Database>, p) =>
+  db.deleteFrom('secured_values').where('org_id', '=', p.orgId).where('conversation_id', '=', p.conversationId),
+);
+const upsertValue = precompiled(['org_id', 'conversation_id', 'name', 'envelope', 'updated_at'], (db: Kysely<Database>, p) =>
+  db
+    .insertInto('secured_values')
+    .values(p)
+    .onConflict((oc) => oc.columns(['org_id', 'conversation_id', 'name']).doUpdateSet((eb) => ({ envelope: eb.ref('excluded.envelope'), updated_at: eb.ref('excluded.updated_at') }))),
+);
 const dataKeyLiveQuery = (db: Kysely<Database>, p: Record<'orgId' | 'dataKeyId', string>) =>
   db.selectFrom('org_data_keys').select('id').where('org_id', '=', p.orgId).where('id', '=', p.dataKeyId).where('shredded_at', 'is', null);
 const dataKeyLive = precompiled(['orgId', 'dataKeyId'], dataKeyLiveQuery);
@@ -145,7 +158,7 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
       const res = await insertConversationKey.execute(trx, row);
       if (Number(res.numAffectedRows ?? 0) === 0) return 'exists';
       if (!(await dal.dataKeyUsable(trx, row.org_id, row.data_key_id))) return 'dataKeyGone';
-      await trx.deleteFrom('secured_values').where('org_id', '=', row.org_id).where('conversation_id', '=', row.conversation_id).execute();
+      await deleteConversationValues.execute(trx, { orgId: row.org_id, conversationId: row.conversation_id });
       return 'inserted';
     },
 
@@ -165,9 +178,8 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
 
     /** The conversation key row, locked until the transaction ends on PostgreSQL (SQLite transactions are serial). */
     async lockConversationKey(trx: Kysely<Database>, orgId: string, conversationId: string): Promise<{ wrapped: Buffer } | undefined> {
-      let q = trx.selectFrom('conversation_keys').select('wrapped').where('org_id', '=', orgId).where('conversation_id', '=', conversationId);
-      if (dialect === 'postgres') q = q.forUpdate();
-      const row = await q.executeTakeFirst();
+      const query = dialect === 'postgres' ? conversationKeyForUpdate : conversationKeyWrapped;
+      const row = (await query.execute(trx, { orgId, conversationId })).rows[0];
       return row ? { wrapped: Buffer.from(row.wrapped) } : undefined;
     },
 
@@ -233,6 +245,11 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
 
     async upsertValues(trx: Kysely<Database>, rows: SecuredValuesTable[]): Promise<void> {
       // Bounded by the 100-attribute limit; chunked anyway to stay under parameter limits.
+      // One value (the common write) through the statement built once; more in chunks.
+      if (rows.length === 1) {
+        await upsertValue.execute(trx, rows[0]!);
+        return;
+      }
       for (let i = 0; i < rows.length; i += 50) {
         await trx
           .insertInto('secured_values')
@@ -244,6 +261,7 @@ export function createSecuredDataDal(db: Kysely<Database>, dialect: DialectName,
 
     async deleteValues(trx: Kysely<Database>, orgId: string, conversationId: string, names?: string[]): Promise<number> {
       if (names !== undefined && names.length === 0) return 0;
+      if (names === undefined) return Number((await deleteConversationValues.execute(trx, { orgId, conversationId })).numAffectedRows ?? 0);
       let q = trx.deleteFrom('secured_values').where('org_id', '=', orgId).where('conversation_id', '=', conversationId);
       if (names !== undefined) q = q.where('name', 'in', names);
       const res = await q.executeTakeFirst();
