@@ -27,7 +27,7 @@ const FOLDERS = {
     mutate: ['src/services/keyconfig/**/*.ts', '!src/services/keyconfig/**/*.test.ts', 'src/providers/aws-kms/{alias-arn,remediation,key-test}.ts'],
     // The service in process on SQLite and a local KMS, the ARN rules, the remediation sentences; the
     // HTTP suite (test/keyconfig-api) adds only routing on top and costs a runtime start per mutant.
-    tests: ['src/services/keyconfig/*.test.ts', 'src/providers/aws-kms/alias-arn.test.ts', 'test/keyconfig-service.test.ts', 'test/keyconfig-remediation.test.ts'],
+    tests: ['src/services/keyconfig/*.test.ts', 'src/providers/aws-kms/alias-arn.test.ts', 'test/keyconfig-service.test.ts', 'test/keyconfig-remediation.test.ts', 'test/local-key-manager.test.ts'],
   },
 };
 
