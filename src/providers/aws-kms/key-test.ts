@@ -5,32 +5,17 @@ import type { KmsGateway } from '../../kms/kms-gateway.js';
 import { KmsCallError } from '../../kms/kms-failure.js';
 import { parseAliasArn } from './alias-arn.js';
 import { errorTypeFor, remediationFor, type RemediationContext } from './remediation.js';
+import type { KeyTestReport as PortKeyTestReport, KeyTestStep as PortKeyTestStep, KeyTestStepError } from '../key-provider.js';
 
 export type KeyTestStepName = 'ArnSyntax' | 'DescribeKey' | 'GenerateDataKey' | 'EncryptTestData' | 'DecryptDataKey' | 'DecryptTestData';
 
-export interface KeyTestStepError {
-  message: string;
-  code: string;
-  errorType?: string;
-  awsError?: string;
-}
-
-export interface KeyTestStep {
+/** The port's Test report (src/providers/key-provider.ts), with this adapter's step names. */
+export type { KeyTestStepError };
+export interface KeyTestStep extends PortKeyTestStep {
   step: KeyTestStepName;
-  ok: boolean;
-  ms: number;
-  /** A failed advisory step is reported but does not fail the test (DescribeKey may be denied by design). */
-  advisory?: boolean;
-  detail?: string;
-  error?: KeyTestStepError;
 }
-
-export interface KeyTestReport {
-  ok: boolean;
+export interface KeyTestReport extends PortKeyTestReport {
   steps: KeyTestStep[];
-  keyArn?: string;
-  /** The first failing step's error, in the shape of the model's lastError. */
-  lastError?: KeyTestStepError;
 }
 
 export interface KeyTestInput {
