@@ -42,6 +42,7 @@ const envSchema = z.object({
   CONVAULT_KEY_CACHE_MAX_AGE_S: positiveInt.default(60),
   CONVAULT_KEY_PROBE_INTERVAL_S: positiveInt.default(300),
   CONVAULT_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('NORMAL'),
+  CONVAULT_SQLITE_CHECKPOINT: z.enum(['background', 'inline']).default('background'),
   CONVAULT_AUDIT_SEAL_INTERVAL_MS: z.coerce.number().int().min(10).max(1000, 'must be at most 1000 (the seal lag target is 1 s)').default(200),
   CONVAULT_TOKEN_CACHE_MAX_AGE_MS: z.coerce.number().int().min(0).max(5000, 'must be at most 5000 (a revoked token must stop working within 5 s)').default(2000),
   CONVAULT_CONFIG_REFRESH_MS: positiveInt.default(2000),
@@ -90,6 +91,8 @@ export interface Config {
   keyProbeIntervalSeconds: number;
   /** SQLite's synchronous setting: NORMAL (default) survives a process crash; FULL also an OS crash (docs/OPERATIONS.md). */
   sqliteSynchronous: 'FULL' | 'NORMAL';
+  /** Who checkpoints SQLite's WAL: a worker thread (default) or commits themselves (docs/OPERATIONS.md). */
+  sqliteCheckpoint: 'background' | 'inline';
   /** How often the audit sealer chains the events appended since its last pass. */
   auditSealIntervalMs: number;
   /** How long a verified bearer token is trusted without a database lookup (≤ 5000). */
@@ -174,6 +177,7 @@ export function loadConfig(env: Env = process.env, overrides: Env = {}): Config 
     tokenCacheMaxAgeMs: e.CONVAULT_TOKEN_CACHE_MAX_AGE_MS,
     auditSealIntervalMs: e.CONVAULT_AUDIT_SEAL_INTERVAL_MS,
     sqliteSynchronous: e.CONVAULT_SQLITE_SYNCHRONOUS,
+    sqliteCheckpoint: e.CONVAULT_SQLITE_CHECKPOINT,
     configRefreshMs: e.CONVAULT_CONFIG_REFRESH_MS,
     testRateLimitPerMinute: e.CONVAULT_TEST_RATE_LIMIT_PER_MIN,
     webhook: e.CONVAULT_WEBHOOK_URL ? { url: e.CONVAULT_WEBHOOK_URL, secret: e.CONVAULT_WEBHOOK_SECRET, maxAttempts: e.CONVAULT_WEBHOOK_MAX_ATTEMPTS } : undefined,

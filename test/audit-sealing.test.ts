@@ -49,6 +49,18 @@ for (const target of databaseTargets) {
       await handle?.close();
     });
 
+    it('a listing filtered by action walks its own index in the order it pages (migration 0012), which sealing never rewrites', async () => {
+      if (handle.dialect === 'sqlite') {
+        // The statement audit-dal.ts listPage sends for ?action=…&cursor=…
+        const plan = await sql<{ detail: string }>`explain query plan select * from audit_events where org_id = ${'o'} and pos < ${1} and action = ${'a'} order by pos desc limit ${2}`.execute(handle.db);
+        expect(plan.rows.map((r) => r.detail).join('\n')).toMatch(/USING INDEX audit_events_org_action_idx \(org_id=\? AND action=\? AND pos<\?\)/);
+        expect(plan.rows.map((r) => r.detail).join('\n')).not.toMatch(/TEMP B-TREE/);
+      } else {
+        const { rows } = await sql<{ indexdef: string }>`select indexdef from pg_indexes where indexname = 'audit_events_org_action_idx' and schemaname = current_schema()`.execute(handle.db);
+        expect(rows[0]?.indexdef).toMatch(/\(org_id, action, pos\)/);
+      }
+    });
+
     it('two nodes appending and sealing at once produce one gap-free order that verifies', async () => {
       const node2 = await secondNode();
       const org = randomUUID();
@@ -250,7 +262,7 @@ describe('a database written by the previous format (per-event chain, audit_head
         }
         await sql`insert into audit_heads (org_id, seq, last_hash) values (${org}, 4, ${old[3]!.hash})`.execute(handle.db);
 
-        expect(await runMigrations(handle.db, handle.dialect, convaultMigrations)).toEqual(['0007-audit-sealing', '0008-token-lifecycle', '0009-operations', '0010-rewrap-single-active', '0011-local-key-manager']);
+        expect(await runMigrations(handle.db, handle.dialect, convaultMigrations)).toEqual(['0007-audit-sealing', '0008-token-lifecycle', '0009-operations', '0010-rewrap-single-active', '0011-local-key-manager', '0012-audit-action-by-pos']);
         const audit = createAuditService({ db: handle.db });
         expect(await audit.verify(org)).toMatchObject({ ok: true, count: 4, unsealed: { count: 0 } });
         expect(await all(audit.exportEvents(org))).toEqual(old);

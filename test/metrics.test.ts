@@ -94,6 +94,13 @@ for (const target of databaseTargets) {
       if (target.name === 'postgres') {
         const pool = family(families, 'convault_db_pool_connections');
         expect(pool.metrics.map((m) => m.labels?.state).sort()).toEqual(['idle', 'in_use', 'waiting']);
+        expect(families.find((f) => f.name === 'convault_sqlite_wal_checkpoints')?.metrics ?? []).toEqual([]);
+      } else {
+        // The background checkpointer's work: it runs every 100 ms, so by now it has run.
+        const checkpoints = family(families, 'convault_sqlite_wal_checkpoints');
+        expect(checkpoints.metrics.map((m) => m.labels?.kind).sort()).toEqual(['frames', 'restarts', 'runs']);
+        expect(sumWhere(checkpoints, { kind: 'runs' })).toBeGreaterThan(0);
+        expect(sumWhere(checkpoints, { kind: 'restarts' })).toBe(0);
       }
 
       // Bounded labels: no conversation id, token, organization id or key ARN anywhere.

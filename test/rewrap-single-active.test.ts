@@ -88,7 +88,7 @@ for (const target of databaseTargets) {
           .values([job(orgId, 'older', 'running', 1000), job(orgId, 'newer', 'queued', 2000), job(orgId, 'done', 'succeeded', 500), job(other, 'alone', 'running', 1000)])
           .execute();
 
-        expect(await runMigrations(handle.db, handle.dialect, convaultMigrations)).toEqual(['0010-rewrap-single-active', '0011-local-key-manager']);
+        expect(await runMigrations(handle.db, handle.dialect, convaultMigrations)).toEqual(['0010-rewrap-single-active', '0011-local-key-manager', '0012-audit-action-by-pos']);
         const states = Object.fromEntries((await handle.db.selectFrom('jobs').select(['id', 'state', 'lease_owner']).execute()).map((r: any) => [r.id, r]));
         expect(states).toMatchObject({
           older: { state: 'cancelled', lease_owner: null },

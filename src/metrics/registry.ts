@@ -18,6 +18,8 @@ export interface ScrapeSources {
   pool?(): { total: number; idle: number; waiting: number } | undefined;
   /** Seconds since the oldest unsealed audit event was appended (the sealer's lag). */
   auditSealLag?(): Promise<number>;
+  /** SQLite's WAL checkpoints (absent on PostgreSQL). */
+  checkpoints?(): { mode: 'background' | 'inline'; runs: number; framesCheckpointed: number; restarts: number };
 }
 
 export interface MetricsOptions {
@@ -169,6 +171,20 @@ export function createConvaultMetrics(options: MetricsOptions = {}) {
       this.set({ state: 'in_use' }, p.total - p.idle);
       this.set({ state: 'idle' }, p.idle);
       this.set({ state: 'waiting' }, p.waiting);
+    },
+  });
+
+  new Gauge({
+    name: 'convault_sqlite_wal_checkpoints',
+    help: 'SQLite WAL checkpoints by the background worker since start: runs, frames copied into the database file, worker restarts (absent on PostgreSQL and with CONVAULT_SQLITE_CHECKPOINT=inline)',
+    labelNames: ['kind'] as const,
+    registers,
+    collect() {
+      const c = sources?.checkpoints?.();
+      if (!c || c.mode !== 'background') return;
+      this.set({ kind: 'runs' }, c.runs);
+      this.set({ kind: 'frames' }, c.framesCheckpointed);
+      this.set({ kind: 'restarts' }, c.restarts);
     },
   });
 

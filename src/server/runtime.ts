@@ -47,6 +47,7 @@ export async function openConvaultDatabase(config: Config): Promise<DatabaseHand
         dataDir: config.dataDir,
         busyTimeoutMs: config.sqliteBusyTimeoutMs,
         sqliteSynchronous: config.sqliteSynchronous,
+        sqliteCheckpoint: config.sqliteCheckpoint,
       }),
     explain,
   );

@@ -201,7 +201,7 @@ export function createServices(
 
   const services: AppServices = { auth, tokens, orgs, audit, keyConfigs, keyHealth, webhookDeliveries, securedData, encryption, lifecycle, rewrap, pingDatabase: () => pingStore(db, 2000) };
   const scrape = createScrapeDal(db);
-  metrics.setScrapeSources({ rewrapJobs: scrape.rewrapJobs, keyHealth: scrape.keyHealth, webhookOutbox: () => outboxDal.stats(Date.now()), pool: database.poolStats, auditSealLag: auditSealer.lagSeconds });
+  metrics.setScrapeSources({ rewrapJobs: scrape.rewrapJobs, keyHealth: scrape.keyHealth, webhookOutbox: () => outboxDal.stats(Date.now()), pool: database.poolStats, auditSealLag: auditSealer.lagSeconds, checkpoints: database.checkpoints });
 
   const background: BackgroundLoop[] = [
     // Picks up queued jobs and those of a node that died; a stop lets a running job give its lease back.

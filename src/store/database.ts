@@ -6,6 +6,7 @@ import { withStoreFaultHandling } from './fault-handling-dialect.js';
 import { describeDriverError } from './store-faults.js';
 import { cachedSqliteDatabase, preparingPool, type StatementCacheStats } from './statement-cache.js';
 import { ensurePrivateDir, ensurePrivateSqliteFiles } from './private-files.js';
+import { SAFETY_NET_AUTOCHECKPOINT_PAGES, startWalCheckpointer, type WalCheckpointStats } from './wal-checkpointer.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -16,6 +17,8 @@ export interface DatabaseHandle<DB> {
   location: string;
   /** The statement cache under Kysely (src/store/statement-cache.ts). */
   statements(): StatementCacheStats;
+  /** SQLite: who checkpoints the WAL and what it did (absent on PostgreSQL). */
+  checkpoints?(): WalCheckpointStats;
   /** PostgreSQL pool connections (absent on SQLite, which has none). */
   poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
@@ -43,6 +46,13 @@ export interface OpenDatabaseOptions {
   sqliteSynchronous?: 'FULL' | 'NORMAL';
   /** Prepared statements kept (SQLite: in all; PostgreSQL: per connection). */
   statementCacheSize?: number;
+  /**
+   * SQLite only: `background` (default) checkpoints the WAL in a worker thread, off the event loop
+   * (src/store/wal-checkpointer.ts); `inline` leaves it to SQLite's automatic checkpoint inside commits.
+   */
+  sqliteCheckpoint?: 'background' | 'inline';
+  /** SQLite, background checkpoints: milliseconds between them (default 100). */
+  sqliteCheckpointIntervalMs?: number;
 }
 
 const stderrLogger: DatabaseLogger = {
@@ -64,9 +74,31 @@ export async function openDatabase<DB>(opts: OpenDatabaseOptions): Promise<Datab
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma(`synchronous = ${opts.sqliteSynchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
   ensurePrivateSqliteFiles(file); // the WAL and shm files exist now
+  let logger = stderrLogger;
+  const background = opts.sqliteCheckpoint !== 'inline';
+  if (background) sqlite.pragma(`wal_autocheckpoint = ${SAFETY_NET_AUTOCHECKPOINT_PAGES}`);
+  const checkpointer = background
+    ? startWalCheckpointer({
+        file,
+        intervalMs: opts.sqliteCheckpointIntervalMs,
+        onError: (message) => logger.warn({ database: 'sqlite', error: message }, 'WAL checkpoint worker failed; it is started again, and commits checkpoint meanwhile'),
+      })
+    : undefined;
   const database = cachedSqliteDatabase(sqlite, opts.statementCacheSize);
   const db = new Kysely<DB>({ dialect: withStoreFaultHandling(new SqliteDialect({ database })) });
-  return { db, dialect: 'sqlite', location: file, statements: database.stats, close: () => db.destroy(), setLogger: () => undefined };
+  return {
+    db,
+    dialect: 'sqlite',
+    location: file,
+    statements: database.stats,
+    checkpoints: () => checkpointer?.stats() ?? { mode: 'inline', runs: 0, framesCheckpointed: 0, restarts: 0, lastError: null },
+    // The worker's connection goes first, so the serving connection, the last one, removes the WAL as it closes.
+    close: async () => {
+      await checkpointer?.close();
+      await db.destroy();
+    },
+    setLogger: (next) => void (logger = next),
+  };
 }
 
 async function openPostgres<DB>(

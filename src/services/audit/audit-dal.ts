@@ -30,6 +30,10 @@ const EVENT_COLUMNS = ['id', 'org_id', 'seq', 'at', 'principal', 'action', 'targ
 type EventColumn = (typeof EVENT_COLUMNS)[number];
 // Every read and write of secured data appends one: built once (src/store/precompiled.ts).
 const insertEvent = precompiled(EVENT_COLUMNS, (db: Kysely<Database>, p) => db.insertInto('audit_events').values(p));
+// On SQLite the sealer fills every event with its own statement, on the thread that serves requests: built once too.
+const sealEvent = precompiled(['seq', 'prevHash', 'hash', 'id', 'orgId'] as const, (db: Kysely<Database>, p) =>
+  db.updateTable('audit_events').set({ seq: p.seq, prev_hash: p.prevHash, hash: p.hash }).where('id', '=', p.id).where('org_id', '=', p.orgId).where('seq', 'is', null),
+);
 
 /** The audit queries. Nothing here deletes an event; the only update is the sealer filling an event's chain fields, once. */
 export function createAuditDal(db: Kysely<Database>) {
@@ -147,14 +151,8 @@ export function createAuditDal(db: Kysely<Database>) {
         return sealed;
       }
       for (const e of events) {
-        const res = await trx
-          .updateTable('audit_events')
-          .set({ seq: e.seq, prev_hash: e.prevHash, hash: e.hash })
-          .where('id', '=', e.id)
-          .where('org_id', '=', orgId)
-          .where('seq', 'is', null)
-          .executeTakeFirst();
-        sealed += Number(res.numUpdatedRows);
+        const res = await sealEvent.execute(trx, { seq: e.seq, prevHash: e.prevHash, hash: e.hash, id: e.id, orgId });
+        sealed += Number(res.numAffectedRows ?? 0);
       }
       return sealed;
     },

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { GroupCommitter } from '../../store/group-commit.js';
 import type { Database } from '../../store/schema.js';
 import { badRequest } from '../errors.js';
 import { sealCheckpoints, verifyChain, type AuditSeal } from './audit-chain.js';
 import { createAuditDal } from './audit-dal.js';
+import { eventId } from './event-id.js';
 import { decodeCursor, encodeCursor, isActionName, MAX_ACTION_LENGTH, parseActionFilter, parseLimit } from './audit-query.js';
 import { fromRow, sealedFromRow, unsealedRow } from './audit-rows.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
@@ -31,7 +31,7 @@ export function createAuditService({ db, groupCommit, clock = Date.now }: AuditS
   async function append(executor: Kysely<Database>, input: PreparedInput): Promise<AuditEntry> {
     const atMs = Math.floor(clock());
     const entry: AuditEntry = {
-      id: randomUUID(),
+      id: eventId(atMs),
       orgId: input.orgId,
       seq: null,
       at: new Date(atMs).toISOString(),

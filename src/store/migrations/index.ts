@@ -10,6 +10,7 @@ import { tokenLifecycle } from './0008-token-lifecycle.js';
 import { operations } from './0009-operations.js';
 import { rewrapSingleActive } from './0010-rewrap-single-active.js';
 import { localKeyManager } from './0011-local-key-manager.js';
+import { auditActionByPos } from './0012-audit-action-by-pos.js';
 
 /** The convault schema. Names sort in the order they run; never edit one that has shipped. */
 export const convaultMigrations: MigrationSet = {
@@ -26,5 +27,6 @@ export const convaultMigrations: MigrationSet = {
     '0009-operations': operations,
     '0010-rewrap-single-active': rewrapSingleActive,
     '0011-local-key-manager': localKeyManager,
+    '0012-audit-action-by-pos': auditActionByPos,
   },
 };
