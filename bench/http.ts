@@ -36,7 +36,7 @@ let loadAtStart = 0;
 const BEFORE: StatementCounts = { get5: 7, putNew: 13, putExisting: 12 };
 
 interface Target {
-  name: 'ceiling' | 'sqlite' | 'postgres' | 'sqlite-full';
+  name: 'ceiling' | 'sqlite' | 'postgres' | 'sqlite-full' | 'sqlite-inline';
   url: string;
   proc: ChildProcess;
   tokens: string[];
@@ -73,7 +73,7 @@ async function call(url: string, token: string, method: string, p: string, body?
 }
 
 /** Starts `convault serve`; tokens: the bootstrap admin's, then one per extra organization. */
-async function startConvault(name: 'sqlite' | 'postgres' | 'sqlite-full', databaseUrl: string | undefined, extraOrgs: number, nodeArgs: string[] = []): Promise<Target> {
+async function startConvault(name: 'sqlite' | 'postgres' | 'sqlite-full' | 'sqlite-inline', databaseUrl: string | undefined, extraOrgs: number, nodeArgs: string[] = []): Promise<Target> {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `convault-bench-http-${name}-`));
   const admin = `cvt_bench_${randomBytes(16).toString('hex')}`;
@@ -89,6 +89,8 @@ async function startConvault(name: 'sqlite' | 'postgres' | 'sqlite-full', databa
       LOG_LEVEL: 'warn',
       // The default is NORMAL; one node runs FULL (an acknowledged write survives an OS crash) to show what that costs.
       CONVAULT_SQLITE_SYNCHRONOUS: name === 'sqlite-full' ? 'FULL' : 'NORMAL',
+      // The default checkpoints the WAL in a worker thread; one node leaves it to the commits, as SQLite does by default, to show what the worker gains.
+      CONVAULT_SQLITE_CHECKPOINT: name === 'sqlite-inline' ? 'inline' : 'background',
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     },
     /serving at/,
@@ -252,13 +254,15 @@ async function main(): Promise<void> {
     targets.push(sqlite);
     const sqliteFull = await startConvault('sqlite-full', undefined, 0);
     targets.push(sqliteFull);
+    const sqliteInline = await startConvault('sqlite-inline', undefined, 0);
+    targets.push(sqliteInline);
     const postgres = pgTarget ? await startConvault('postgres', pgTarget.url, ORGS) : undefined;
     if (postgres) targets.push(postgres);
     for (const t of targets) await prepare(t);
 
     const cases: Case[] = [];
     for (const kind of ['get', 'putNew', 'putExisting'] as const) {
-      for (const target of targets) if (target !== sqliteFull || kind === 'putNew') cases.push({ kind, target });
+      for (const target of targets) if ((target !== sqliteFull && target !== sqliteInline) || kind === 'putNew') cases.push({ kind, target });
     }
     if (postgres) cases.push({ kind: 'putNew16', target: postgres });
     const key = (c: Case) => `${c.target.name}:${c.kind}`;
@@ -327,7 +331,7 @@ function render(
   lines.push(
     `Measured by \`npm run bench\` (bench/http.ts) on ${new Date().toISOString().slice(0, 10)}${quick ? ' with BENCH_QUICK=1 (one short block: a smoke run, not the figures)' : ''}: ` +
       `autocannon (bench/http-load.ts, a process of its own) with ${CONNECTIONS} connections, ${SECONDS} s per case per block, ${BLOCKS} block(s), the cases alternating within each block, ` +
-      `against real \`convault serve\` processes (embedded local KMS, \`LOG_LEVEL=warn\`; SQLite with group commit and \`synchronous = NORMAL\`, the default; the \`sqlite-full\` row with \`FULL\`) and a bare Fastify app with the same routes, bearer header and bodies that stores nothing and encrypts nothing ` +
+      `against real \`convault serve\` processes (embedded local KMS, \`LOG_LEVEL=warn\`; SQLite with group commit and \`synchronous = NORMAL\`, the default; the \`sqlite-full\` row with \`FULL\`; WAL checkpoints in a worker thread, the default, and the \`sqlite-inline\` row with \`CONVAULT_SQLITE_CHECKPOINT=inline\`) and a bare Fastify app with the same routes, bearer header and bodies that stores nothing and encrypts nothing ` +
       `(bench/ceiling-server.ts — the HTTP ceiling). Values are 256 bytes; GET reads a conversation of 5 attributes; "new" PUTs each create a conversation. ` +
       `Figures are medians over the blocks; ratios are medians of the per-block ratios. ${os.cpus().length} logical CPUs (${os.cpus()[0]?.model ?? 'unknown'}), shared by the servers, the load generator and whatever else runs on the machine; whole section ${fmt(seconds)} s.`,
   );
@@ -335,8 +339,8 @@ function render(
   lines.push('| case | req/s | p50 ms | p99 ms | server CPU µs per request | max seal lag ms |');
   lines.push('|---|---:|---:|---:|---:|---:|');
   const names: Record<Kind, string> = { get: 'GET, 5 attributes', putNew: 'PUT, new conversation', putExisting: 'PUT, existing conversation', putNew16: 'PUT, new conversation, 16 organizations' };
-  for (const t of ['ceiling', 'sqlite', 'sqlite-full', ...(withPostgres ? ['postgres'] : [])]) {
-    const kinds: Kind[] = t === 'sqlite-full' ? ['putNew'] : ['get', 'putNew', 'putExisting', ...(t === 'postgres' ? (['putNew16'] as const) : [])];
+  for (const t of ['ceiling', 'sqlite', 'sqlite-full', 'sqlite-inline', ...(withPostgres ? ['postgres'] : [])]) {
+    const kinds: Kind[] = t === 'sqlite-full' || t === 'sqlite-inline' ? ['putNew'] : ['get', 'putNew', 'putExisting', ...(t === 'postgres' ? (['putNew16'] as const) : [])];
     for (const kind of kinds) {
       const k = `${t}:${kind}`;
       const lag = blocks.map((b) => b.get(k)!.sealLagMs).filter((x): x is number => x !== null);
@@ -361,6 +365,7 @@ function render(
     row('PostgreSQL one-org PUT / 16-org PUT (new conversations)', 0.9, ratio('postgres:putNew', 'postgres:putNew16'));
   }
   lines.push(`| SQLite PUT (new conversation), synchronous = FULL / NORMAL | (what FULL costs) | ${fmt(ratio('sqlite-full:putNew', 'sqlite:putNew'), 2)} | |`);
+  lines.push(`| SQLite PUT (new conversation), WAL checkpoints in a worker / inline in commits | (what the worker gains) | ${fmt(ratio('sqlite:putNew', 'sqlite-inline:putNew'), 2)} | |`);
   const bound = (label: string, a: string, b: string, target: number) => {
     const v = cpuBound(a, b);
     lines.push(`| CPU bound of ${label}: (1 s ÷ server CPU per request) ÷ ceiling req/s | ≥ ${target} to be reachable | ${fmt(v, 2)} | ${v >= target ? 'reachable' : 'out of reach at this CPU cost'} |`);
@@ -385,7 +390,7 @@ function render(
       `seals, writes the values and the event in one transaction. The profile below shows where that CPU goes. What this build removed from the request path: the per-request ` +
       `\`prepare\` (statement cache), Kysely's query building and compiling (the request path's statements are compiled once, src/store/precompiled.ts), the token lookup ` +
       `(token cache), the per-organization audit head lock (the sealer) and the per-organization data-key counter update (conversations reserved in blocks), and on SQLite one ` +
-      `commit per request (group commit: concurrent requests share a transaction). On SQLite the counts below include the group commit's \`begin\`/\`savepoint\`/\`release\`/\`commit\`, ` +
+      `commit per request (group commit: concurrent requests share a transaction) and the WAL checkpoint, which SQLite runs inside every commit that crosses 1,000 WAL pages (a worker thread checkpoints instead; docs/OPERATIONS.md). On SQLite the counts below include the group commit's \`begin\`/\`savepoint\`/\`release\`/\`commit\`, ` +
       `which run in-process and are shared by the requests of a batch under load; PostgreSQL's counts are round trips.`,
   );
   lines.push('');
