@@ -58,6 +58,8 @@ export function summarizeProfile(file: string): Array<{ group: string; share: nu
 }
 
 export function newestProfile(dir: string): string | undefined {
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  // Node writes one profile per thread, named CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: the
+  // main thread (id 0) serves the requests; a worker (the SQLite checkpointer) writes its own.
+  const files = fs.readdirSync(dir).filter((f) => /\.0\.\d+\.cpuprofile$/.test(f));
   return files.length ? path.join(dir, files.sort().pop()!) : undefined;
 }
