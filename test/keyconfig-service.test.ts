@@ -11,8 +11,12 @@ import type { Caller } from '../src/services/auth/auth-service.js';
 import { AppError } from '../src/services/errors.js';
 import { createKeyConfigDal, type KeyConfigDal } from '../src/services/keyconfig/keyconfig-dal.js';
 import { createKeyConfigService, type KeyConfigService } from '../src/services/keyconfig/keyconfig-service.js';
+import { SECRET_MASK, type KeyConfigBody } from '../src/services/keyconfig/keyconfig-model.js';
+import type { KeyTestReport } from '../src/providers/key-provider.js';
 import { runKeyTest, type KeyTestInput } from '../src/providers/aws-kms/key-test.js';
 import { createKeyLayer } from '../src/server/key-layer.js';
+import type { XksUrlPolicy } from '../src/providers/xks/url-policy.js';
+import { openXksProxy, type XksCredentials, type XksProxy, type XksServer } from '../src/xks/index.js';
 import type { KmsGateway } from '../src/kms/kms-gateway.js';
 import type { KeyConfigServiceDeps } from '../src/services/keyconfig/keyconfig-service.js';
 import { createOrgDal } from '../src/services/orgs/org-dal.js';
@@ -21,7 +25,7 @@ import { createRateLimiter } from '../src/services/rate-limiter.js';
 import { runMigrations } from '../src/store/migrate.js';
 import { convaultMigrations } from '../src/store/migrations/index.js';
 import type { Database } from '../src/store/schema.js';
-import { sqliteTarget } from './support/databases.js';
+import { sqliteTarget, tempDir } from './support/databases.js';
 import { localKmsClient } from './support/local-kms.js';
 import { rejection } from './support/rejection.js';
 
@@ -105,10 +109,11 @@ beforeAll(async () => {
 });
 
 /** The service as the composition root wires it: its keys through the key layer (providers). */
-function buildService(deps: { gateway: KmsGateway } & Pick<KeyConfigServiceDeps, 'testLimiter' | 'platformKeyArn' | 'onSaved' | 'clock' | 'cacheObserver'>): KeyConfigService {
-  const settings = { platformAccountId: PLATFORM, encryptionContextKey: CTX_KEY, allowedRegions: [REGION], defaultRegion: REGION, refreshMs: REFRESH_MS, xksUrlPolicy: { allowHttpLoopback: false, allowPrivateNetworks: false } };
+function buildService(deps: { gateway: KmsGateway; xksUrlPolicy?: XksUrlPolicy } & Pick<KeyConfigServiceDeps, 'testLimiter' | 'platformKeyArn' | 'onSaved' | 'clock' | 'cacheObserver'>): KeyConfigService {
+  const xksUrlPolicy = deps.xksUrlPolicy ?? { allowHttpLoopback: false, allowPrivateNetworks: false };
+  const settings = { platformAccountId: PLATFORM, encryptionContextKey: CTX_KEY, allowedRegions: [REGION], defaultRegion: REGION, refreshMs: REFRESH_MS, xksUrlPolicy };
   const layer = createKeyLayer({ db: handle.db, gateway: deps.gateway, platformKeyArn: deps.platformKeyArn, settings });
-  const { gateway: _gateway, ...rest } = deps;
+  const { gateway: _gateway, xksUrlPolicy: _policy, ...rest } = deps;
   return createKeyConfigService({ ...rest, dal, keys: layer.keys, secrets: layer.secrets, keyPolicyStatements: layer.keyPolicyStatements, audit, settings });
 }
 
@@ -211,11 +216,25 @@ describe('creating a key configuration', () => {
     expect(await service.knownKeyArns(caller.orgId)).toEqual(new Set());
   });
 
+  it('refuses a type it does not know, naming the field and the types there are (its Test too)', async () => {
+    const caller = await newCaller();
+    const body = { keyConfigurationType: 'Kms' } as unknown as KeyConfigBody;
+    for (const call of [() => service.create(caller, body), () => service.validate(caller, body)]) {
+      const err = await appError(call());
+      expect(err).toMatchObject({ status: 400, errorType: 'InvalidKeyConfiguration', details: { field: 'keyConfigurationType' } });
+      expect(err.message).toBe('keyConfigurationType must be one of KmsSymmetric, LocalKeyManager, None.');
+    }
+    expect(await events(caller.orgId)).toEqual([]);
+  });
+
   it('refuses a malformed alias ARN with the rule it breaks, before any KMS call', async () => {
     const caller = await newCaller();
     const err = await appError(service.create(caller, { keyConfigurationType: 'KmsSymmetric', url: `arn:aws:kms:${REGION}:${CUSTOMER}:key/abc` }));
     expect(err).toMatchObject({ status: 400, code: 'bad.request', errorType: 'InvalidKeyConfiguration', details: { field: 'url' } });
     expect(err.message).toContain(FORM);
+    // An entry that merely mentions keyId is still the url's fault.
+    const mentions = await appError(service.create(caller, { keyConfigurationType: 'KmsSymmetric', url: 'keyId 1234abcd' }));
+    expect(mentions).toMatchObject({ status: 400, details: { field: 'url' }, message: `"keyId 1234abcd" is not an ARN. Use the form ${FORM}.` });
     expect(await service.list(caller)).toMatchObject({ total: 0 });
     expect(await events(caller.orgId)).toEqual([]);
   });
@@ -237,6 +256,30 @@ describe('creating a key configuration', () => {
       outcome: 'failure',
       details: { keyConfigurationType: 'KmsSymmetric', url: key.aliasArn, test: { ok: false, failedStep: 'GenerateDataKey' } },
     });
+  });
+
+  it('refuses a key whose data key cannot seal the test data, at that step, as the key being unavailable', async () => {
+    const caller = await newCaller();
+    const key = await customerKey([caller.orgId]);
+    // KMS handing back a data key of the wrong length: the Test's own sealing is what fails.
+    rewrite = (command, output) => {
+      if (command === 'GenerateDataKeyCommand') output.Plaintext = new Uint8Array(16).fill(1);
+    };
+    const err = await appError(service.create(caller, { keyConfigurationType: 'KmsSymmetric', url: key.aliasArn }));
+    expect(err).toMatchObject({
+      status: 422,
+      code: 'key.test.failed',
+      errorType: 'CustomerKeyUnavailable',
+      message: 'The key configuration was not saved because its Test failed: AES-GCM key must be a 32-byte Buffer',
+    });
+    const { report } = err.details as { report: KeyTestReport };
+    expect(report.steps.map((s) => [s.step, s.ok])).toEqual([
+      ['ArnSyntax', true],
+      ['DescribeKey', true],
+      ['GenerateDataKey', true],
+      ['EncryptTestData', false],
+    ]);
+    expect(report.lastError).toStrictEqual({ message: 'AES-GCM key must be a 32-byte Buffer', code: 'key.test.failed' });
   });
 
   it('reports a missing key as CustomerKeyNotFound', async () => {
@@ -359,10 +402,10 @@ describe('Test (validate)', () => {
     expect(Number.isInteger(bad.steps[0]!.ms) && bad.steps[0]!.ms < 60_000).toBe(true);
 
     expect(await service.list(caller)).toMatchObject({ total: 0 });
-    expect((await events(caller.orgId)).map((e) => [e.action, e.target, e.outcome, e.details.url])).toEqual([
-      ['keyconfig.test', 'cfg-1', 'success', key.aliasArn],
-      ['keyconfig.test', 'unsaved', 'success', ''],
-      ['keyconfig.test', 'unsaved', 'failure', undefined],
+    expect((await events(caller.orgId)).map((e) => [e.action, e.target, e.outcome, e.details.keyConfigurationType, e.details.url])).toEqual([
+      ['keyconfig.test', 'cfg-1', 'success', 'KmsSymmetric', key.aliasArn],
+      ['keyconfig.test', 'unsaved', 'success', 'None', ''],
+      ['keyconfig.test', 'unsaved', 'failure', 'KmsSymmetric', undefined],
     ]);
   });
 
@@ -540,7 +583,13 @@ describe('key states the Test reports', () => {
   });
 
   it.each([
+    [
+      { KeyState: 'PendingDeletion', DeletionDate: new Date(Date.UTC(2026, 1, 3)) },
+      'The KMS key is pending deletion on 2026-02-03T00:00:00.000Z: cancel the deletion (kms:CancelKeyDeletion) and enable the key, or choose another key.',
+      'CustomerKeyUnavailable',
+    ],
     [{ KeyState: 'PendingReplicaDeletion', DeletionDate: undefined }, 'The KMS key is pending deletion: cancel the deletion (kms:CancelKeyDeletion) and enable the key, or choose another key.', 'CustomerKeyUnavailable'],
+    [{ KeyState: 'Disabled' }, 'The KMS key is disabled: enable it in AWS KMS (kms:EnableKey), then test again.', 'CustomerKeyUnavailable'],
     [{ KeyState: 'Unavailable' }, 'The KMS key is in state Unavailable; it must be Enabled.', 'CustomerKeyUnavailable'],
     [{ KeySpec: 'RSA_2048' }, 'The key spec is RSA_2048; use a symmetric key (SYMMETRIC_DEFAULT).', 'InvalidKeyConfiguration'],
     [{ KeyUsage: 'SIGN_VERIFY' }, 'The key usage is SIGN_VERIFY; use a key for ENCRYPT_DECRYPT.', 'InvalidKeyConfiguration'],
@@ -556,6 +605,31 @@ describe('key states the Test reports', () => {
     expect(report.ok).toBe(false);
     expect(report.steps.find((s) => s.step === 'DescribeKey')).toMatchObject({ ok: false, error: { message } });
     expect(report.lastError).toEqual({ message, code: 'customer.key.error', errorType });
+  });
+
+  it('describes a key whose description leaves out spec and usage by the defaults KMS means', async () => {
+    const caller = await newCaller();
+    const key = await customerKey([caller.orgId]);
+    rewrite = (command, output) => {
+      if (command !== 'DescribeKeyCommand') return;
+      delete output.KeyMetadata.KeySpec;
+      delete output.KeyMetadata.KeyUsage;
+    };
+    const report = await service.validate(caller, { keyConfigurationType: 'KmsSymmetric', url: key.aliasArn });
+    expect(report.ok).toBe(true);
+    expect(report.steps[1]).toMatchObject({ step: 'DescribeKey', ok: true, detail: `${key.keyArn} is Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT` });
+  });
+
+  it('reports an alias ARN it refuses as its one step, failed, without calling KMS', async () => {
+    const noCall = () => Promise.reject(new Error('KMS was called'));
+    const refusing = { describeKey: noCall, generateDataKey: noCall, decrypt: noCall };
+    const report = await runKeyTest(input('org-arn', `arn:aws:kms:${REGION}:${CUSTOMER}:key/abc`, { gateway: refusing }));
+    const error = {
+      message: `This is a key ARN, not an alias ARN: create an alias for the key (kms:CreateAlias) and enter its ARN, so you can rotate by retargeting the alias. Use the form ${FORM}.`,
+      code: 'bad.request',
+      errorType: 'InvalidKeyConfiguration',
+    };
+    expect(report).toStrictEqual({ ok: false, steps: [{ step: 'ArnSyntax', ok: false, ms: expect.any(Number), error }], lastError: error });
   });
 
   it('leaves no data key plaintext in memory: every plaintext KMS handed over is zeroed once the Test ends', async () => {
@@ -635,5 +709,112 @@ describe('key states the Test reports', () => {
     expect(scheduled.DeletionDate).toBeDefined();
     expect(b.steps.at(-1)).toMatchObject({ step: 'GenerateDataKey', ok: false });
     expect(b.lastError!.message).toMatch(/pending deletion/i);
+  });
+});
+
+describe('the configuration behind a recorded key', () => {
+  it('is the current one while it names the key, else the newest earlier version that did; never another organization\'s', async () => {
+    const caller = await newCaller();
+    const first = await customerKey([caller.orgId]);
+    const second = await customerKey([caller.orgId]);
+    const created = await service.create(caller, { keyConfigurationType: 'KmsSymmetric', url: first.aliasArn });
+    await service.save(caller, created.id, { keyConfigurationType: 'None', version: 1 });
+    await service.save(caller, created.id, { keyConfigurationType: 'KmsSymmetric', url: first.aliasArn, version: 2 });
+    await service.save(caller, created.id, { keyConfigurationType: 'KmsSymmetric', url: second.aliasArn, version: 3 });
+    // Versions 1 and 3 named the first key: a data key it wraps opens with the newer.
+    expect(await dal.findByKeyRef(caller.orgId, first.keyArn)).toEqual({ config_id: created.id, version: 3, type: 'KmsSymmetric', url: first.aliasArn, fields: null, sealed_secrets: null });
+    expect(await dal.findByKeyRef(caller.orgId, second.keyArn)).toMatchObject({ config_id: created.id, version: 4, url: second.aliasArn });
+    // The alias retargeted: the current configuration names the new key before any Save records it in history.
+    const third = await customerKey([caller.orgId]);
+    await dal.setKeyArn(caller.orgId, third.keyArn);
+    expect(await dal.findByKeyRef(caller.orgId, third.keyArn)).toMatchObject({ config_id: created.id, version: 4, url: second.aliasArn });
+    expect(await dal.findByKeyRef((await newCaller()).orgId, first.keyArn)).toBeUndefined();
+  });
+});
+
+describe('LocalKeyManager: its secrets kept, rotated and never shown', () => {
+  let proxy: XksProxy;
+  let proxyServer: XksServer;
+  let store: XksCredentials;
+  let lkmService: KeyConfigService;
+  const proxyUrl = () => `${proxyServer.url}${store.uriPrefix}`;
+  const lkm = (over: Partial<KeyConfigBody> = {}): KeyConfigBody => ({
+    keyConfigurationType: 'LocalKeyManager',
+    url: proxyUrl(),
+    keyId: 'kc-key',
+    apiId: store.accessKeyId,
+    apiKey: store.secretAccessKey,
+    ...over,
+  });
+  /** The body with its secret left out, as a PUT that keeps it sends it. */
+  const withoutSecret = (): KeyConfigBody => {
+    const { apiKey: _secret, ...rest } = lkm();
+    return rest;
+  };
+
+  beforeAll(async () => {
+    proxy = await openXksProxy({ dataDir: tempDir('convault-kc-xks-') });
+    proxyServer = await proxy.serve({ host: '127.0.0.1', port: 0 });
+    store = await proxy.credentials.credentialsFor('/kc');
+    await proxy.keys.createKey('kc-key', 'encrypt,decrypt');
+    lkmService = buildService({
+      gateway: createKmsGateway({ clientForRegion: () => platform, defaultRegion: REGION, metrics: createKmsMetrics() }),
+      xksUrlPolicy: { allowHttpLoopback: true, allowPrivateNetworks: false },
+      testLimiter: createRateLimiter({ limit: 1000, windowMs: 60_000 }),
+      platformKeyArn,
+      clock: () => clock,
+    });
+  });
+  afterAll(async () => {
+    await proxyServer?.close();
+    await proxy?.close();
+  });
+
+  it('a Save that leaves the secret out or sends it masked keeps the saved one; one that sets it is a rotation on the record', async () => {
+    const caller = await newCaller();
+    const missing = await appError(lkmService.create(caller, withoutSecret()));
+    expect(missing).toMatchObject({ status: 400, errorType: 'InvalidKeyConfiguration', details: { field: 'apiKey' }, message: 'apiKey is required for LocalKeyManager (SigV4 secret access key).' });
+
+    const created = await lkmService.create(caller, lkm());
+    expect(created).toMatchObject({ keyConfigurationType: 'LocalKeyManager', url: proxyUrl(), keyId: 'kc-key', apiId: store.accessKeyId, apiKey: SECRET_MASK, version: 1 });
+    expect((await dal.findByOrg(caller.orgId))!.fields).toBe(JSON.stringify({ public: { keyId: 'kc-key', apiId: store.accessKeyId }, secrets: ['apiKey'] }));
+
+    // The Test of each Save passes only with the saved secret.
+    const kept = await lkmService.save(caller, created.id, { ...withoutSecret(), version: 1 });
+    expect(kept).toMatchObject({ version: 2, apiKey: SECRET_MASK });
+    expect('clientKey' in kept).toBe(false);
+    expect((await lkmService.save(caller, created.id, { ...lkm({ apiKey: SECRET_MASK }), version: 2 })).version).toBe(3);
+    expect((await lkmService.save(caller, created.id, { ...lkm(), version: 3 })).version).toBe(4);
+
+    const saves = (await events(caller.orgId)).filter((e) => e.action === 'keyconfig.save');
+    expect(saves.map((e) => e.details.secretsSet)).toEqual([undefined, undefined, ['apiKey']]);
+    expect(saves[0]!.details.old).toEqual({ keyConfigurationType: 'LocalKeyManager', url: proxyUrl(), keyId: 'kc-key', apiId: store.accessKeyId, keyArn: `${proxyUrl()}/keys/kc-key`, version: 1 });
+  });
+
+  it('Test echoes the body with its secrets masked; a configuration its adapter refuses is one failed step, its PEM audited as "(PEM)"', async () => {
+    const caller = await newCaller();
+    const tested = await lkmService.validate(caller, lkm());
+    expect(tested).toMatchObject({ keyConfigurationType: 'LocalKeyManager', keyId: 'kc-key', apiId: store.accessKeyId, apiKey: SECRET_MASK, ok: true });
+    expect('clientKey' in tested).toBe(false);
+
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const refused = await lkmService.validate(caller, lkm({ clientCertificate: pem }));
+    const error = { message: 'mutual TLS needs both clientCertificate and clientKey', code: 'bad.request', errorType: 'InvalidKeyConfiguration' };
+    expect(refused).toMatchObject({ ok: false, lastError: error, clientCertificate: pem, apiKey: SECRET_MASK });
+    expect(refused.steps).toEqual([{ step: 'Configuration', ok: false, ms: 0, error }]);
+    const audited = (await events(caller.orgId)).at(-1)!;
+    expect(audited).toMatchObject({ action: 'keyconfig.test', outcome: 'failure' });
+    expect(audited.details).toMatchObject({ keyConfigurationType: 'LocalKeyManager', keyId: 'kc-key', clientCertificate: '(PEM)', test: { ok: false, failedStep: 'Configuration' } });
+  });
+
+  it('a Test of the saved configuration whose secrets no longer open fails as such; a Save to another type does without them', async () => {
+    const caller = await newCaller();
+    const created = await lkmService.create(caller, lkm());
+    const row = (await dal.findByOrg(caller.orgId))!;
+    await handle.db.updateTable('key_configurations').set({ sealed_secrets: row.sealed_secrets!.subarray(0, 8) }).where('id', '=', created.id).execute();
+    await expect(lkmService.validate(caller, { ...withoutSecret(), id: created.id })).rejects.toThrow('the sealed secrets of the key configuration are truncated');
+    expect(await lkmService.save(caller, created.id, { keyConfigurationType: 'None', version: 1 })).toMatchObject({ keyConfigurationType: 'None', version: 2 });
+    // A type without fields stores none.
+    expect((await dal.findByOrg(caller.orgId))!).toMatchObject({ fields: null, sealed_secrets: null });
   });
 });
