@@ -9,7 +9,8 @@ const ALIAS = 'arn:aws:kms:us-east-1:111122223333:alias/a';
 
 /** The module's own dependencies, as small stand-ins: a configuration store and an adapter factory that records what it built. */
 function setup(maxEntries?: number) {
-  let now = 0;
+  // Not 0: a clock that starts at 0 cannot tell `now - checkedAt` from `now + checkedAt`.
+  let now = 1_000_000;
   const built: Array<{ type: KeyConfigurationType; fields: ProviderFields; closed: boolean }> = [];
   const rows = new Map<string, { config_id: string; version: number; type: KeyConfigurationType; url: string; fields: string | null; sealed_secrets: Buffer | null }>();
   const adapter = (type: KeyConfigurationType, fields: ProviderFields): KeyProvider => {
@@ -103,6 +104,27 @@ describe('org keys: the provider behind a recorded key reference', () => {
       expect(t.built.map((b) => b.closed)).toEqual([false, false]);
       vi.advanceTimersByTime(1);
       expect(t.built.map((b) => b.closed)).toEqual([true, false]);
+      // A refresh that finds the same configuration keeps the adapter in use: nothing is closed.
+      t.advance(1000);
+      await t.keys.forReference(ORG, XKS_REF);
+      vi.advanceTimersByTime(60_000);
+      expect(t.built.map((b) => b.closed)).toEqual([true, false]);
+    });
+
+    it('replaces and closes adapters that have no close of their own without failing', async () => {
+      vi.useFakeTimers();
+      const bare = (): KeyProvider => ({ type: 'KmsSymmetric' }) as unknown as KeyProvider;
+      const keys = createOrgKeys({
+        dal: { findByKeyRef: async () => undefined },
+        factory: { forConfiguration: bare, forReference: bare },
+        secrets: { open: async () => ({}) },
+        refreshMs: 1000,
+        maxEntries: 1,
+      });
+      await keys.forReference(ORG, `${ALIAS}1`);
+      await keys.forReference(ORG, `${ALIAS}2`);
+      vi.advanceTimersByTime(60_000);
+      expect(() => keys.close()).not.toThrow();
     });
 
     it('keeps exactly maxEntries adapters, dropping the one looked up in the store longest ago, and closes it later', async () => {
