@@ -1,7 +1,14 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AAD_LABEL_CONVERSATION_KEY, AAD_LABEL_VALUE, conversationKeyAad, encodeAad, valueAad } from './aad.js';
+import {
+  AAD_LABEL_CONVERSATION_KEY,
+  AAD_LABEL_VALUE,
+  conversationKeyAad,
+  encodeAad,
+  hasNoLoneSurrogate,
+  valueAad,
+} from './aad.js';
 
 // An independent parser of the documented layout. encode followed by parse giving back the exact
 // input proves the encoding injective: two tuples with equal bytes would parse to the same tuple.
@@ -25,6 +32,12 @@ const anyString = fc.string({ unit: 'binary', maxLength: 64, size: 'max' });
 const tuple = fc.array(anyString, { minLength: 0, maxLength: 5 });
 const label = fc.constantFrom(AAD_LABEL_CONVERSATION_KEY, AAD_LABEL_VALUE, '', 'x');
 const version = fc.integer({ min: 0, max: 255 });
+// Raw UTF-16 code units with surrogates over-represented, so lone ones, pairs and reversed pairs all
+// turn up (a 'binary' unit yields whole code points only, i.e. never a lone surrogate).
+const codeUnit = fc
+  .oneof(fc.integer({ min: 0xd800, max: 0xdbff }), fc.integer({ min: 0xdc00, max: 0xdfff }), fc.integer({ min: 0, max: 0xffff }))
+  .map((u) => String.fromCharCode(u));
+const nativeIsWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 describe('aad', () => {
   it('lays out label, version and fields exactly as documented', () => {
@@ -78,9 +91,42 @@ describe('aad', () => {
     expect(encodeAad('L', 1, ['\uD83D\uDD11']).toString('hex')).toBe('000000014c0100000004f09f9491');
   });
 
-  it('refuses a version that is not one byte', () => {
-    expect(() => encodeAad('L', 256, [])).toThrow(RangeError);
-    expect(() => encodeAad('L', -1, [])).toThrow(RangeError);
-    expect(() => encodeAad('L', 1.5, [])).toThrow(RangeError);
+  it('the fallback lone-surrogate check (runtimes without isWellFormed) agrees with String.prototype.isWellFormed', () => {
+    const cases: [string, boolean][] = [
+      ['', true],
+      ['abc', true],
+      ['\uD83D\uDD11', true], // a pair alone
+      ['\uD83D\uDD11ab', true], // a pair at the start
+      ['ab\uD83D\uDD11', true], // a pair at the end
+      ['\uD800', false], // lone high
+      ['a\uDBFFb', false],
+      ['ab\uD800', false], // lone high at the end
+      ['\uDC00', false], // lone low
+      ['a\uDFFFb', false],
+      ['\uDC00ab', false], // lone low at the start
+      ['\uDC00\uD800', false], // low then high: two lone surrogates, not a pair
+      ['\uD800\uD800\uDC00', false], // a lone high before a pair
+      ['\uD800\uDC00\uDC00', false], // a lone low after a pair
+    ];
+    for (const [s, wellFormed] of cases) {
+      expect(hasNoLoneSurrogate(s), JSON.stringify(s)).toBe(wellFormed);
+      expect(nativeIsWellFormed(s), JSON.stringify(s)).toBe(wellFormed);
+    }
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit: codeUnit, maxLength: 16 }), anyString), (s) => {
+        expect(hasNoLoneSurrogate(s)).toBe(nativeIsWellFormed(s));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses a version that is not one byte, and names the field it refuses', () => {
+    for (const v of [256, -1, 1.5]) {
+      expect(() => encodeAad('L', v, [])).toThrow(new RangeError('AAD version must be one byte'));
+    }
+    expect(() => encodeAad('L', 1, ['a', 'b', 'c\uD800'])).toThrow(
+      new RangeError('AAD field 2 is not well-formed Unicode (lone surrogate); reject it at the API boundary'),
+    );
+    expect(() => encodeAad('L', 1, ['a', 'b', 3 as unknown as string])).toThrow(new TypeError('AAD field 2 must be a string'));
   });
 });

@@ -15,11 +15,16 @@ export const AAD_LABEL_VALUE = 'convault/value';
 // "\uFFFD" would share an AAD. Refuse instead: the string cannot be an id or a name anyway.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** String.prototype.isWellFormed for runtimes without it. Exported so a test holds it to the native one. */
+export function hasNoLoneSurrogate(s: string): boolean {
+  return !LONE_SURROGATE.test(s);
+}
+
 // String.prototype.isWellFormed (V8 11+) answers the same question without a regex scan.
 const isWellFormed: (s: string) => boolean =
   typeof (String.prototype as { isWellFormed?: () => boolean }).isWellFormed === 'function'
     ? (s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
-    : (s) => !LONE_SURROGATE.test(s);
+    : hasNoLoneSurrogate;
 
 function checkedByteLength(s: string, what: string): number {
   if (typeof s !== 'string') throw new TypeError(`${what} must be a string`);

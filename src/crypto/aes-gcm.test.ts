@@ -2,8 +2,18 @@ import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { envelopeErrorCode } from './test-helpers.js';
 import { aesGcmOpen, aesGcmSeal } from './aes-gcm.js';
+import { isEnvelopeError } from './errors.js';
 
 const h = (s: string) => Buffer.from(s, 'hex');
+
+function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a throw');
+}
 
 // McGrew & Viega, "The Galois/Counter Mode of Operation (GCM)", test case 16 (AES-256, 96-bit IV, AAD).
 const gcm16 = {
@@ -35,6 +45,21 @@ describe('aes-gcm', () => {
     expect(envelopeErrorCode(() => aesGcmOpen(key, nonce, ciphertext, tag, Buffer.alloc(0)))).toBe('AuthenticationFailed');
     expect(envelopeErrorCode(() => aesGcmOpen(otherKey, nonce, ciphertext, tag, aad))).toBe('AuthenticationFailed');
     expect(envelopeErrorCode(() => aesGcmOpen(key, nonce, ciphertext, Buffer.alloc(16), aad))).toBe('AuthenticationFailed');
+  });
+
+  it('reports an authentication failure as an EnvelopeError that says what may be wrong', () => {
+    const { key, nonce, ciphertext, aad } = gcm16;
+    const failure = thrownBy(() => aesGcmOpen(key, nonce, ciphertext, Buffer.alloc(16), aad));
+    expect(isEnvelopeError(failure)).toBe(true);
+    expect(failure).toMatchObject({
+      name: 'EnvelopeError',
+      code: 'AuthenticationFailed',
+      message: 'authentication failed: wrong key, wrong org/conversation/name/key id, or the bytes were altered',
+    });
+    // A bug in our own call (a wrong-size nonce) is not an envelope problem.
+    const bug = thrownBy(() => aesGcmSeal(key, nonce.subarray(0, 8), gcm16.plaintext, aad));
+    expect(bug).toBeInstanceOf(RangeError);
+    expect(isEnvelopeError(bug)).toBe(false);
   });
 
   it('refuses a truncated tag instead of checking only its first bytes', () => {

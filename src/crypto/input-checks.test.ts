@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encodeAad } from './aad.js';
 import { aesGcmOpen, aesGcmSeal } from './aes-gcm.js';
-import { unwrapConversationKey } from './conversation-key.js';
+import { unwrapConversationKey, wrapConversationKey } from './conversation-key.js';
+import { EnvelopeError } from './errors.js';
 import { createKeyCache } from './key-cache.js';
 import { openValue, sealValue } from './value-envelope.js';
 
@@ -41,6 +42,25 @@ describe('input checks of src/crypto', () => {
     const ids = { orgId: 'o', conversationId: 'c', dataKeyId: 'k' };
     expect(() => unwrapConversationKey({ dataKey: key, wrapped: Buffer.alloc(0), ...ids })).toThrow(/wrapped conversation key is empty/);
     expect(() => unwrapConversationKey({ dataKey: key, wrapped: Buffer.from([1, 2]), ...ids })).toThrow(/wrapped conversation key must be 61 bytes, got 2/);
+  });
+
+  it('envelopes: which key is bad, and which version this build cannot read', () => {
+    const ids = { orgId: 'o', conversationId: 'c', dataKeyId: 'k' };
+    const where = { orgId: 'o', conversationId: 'c', name: 'n' };
+    const wrongSize = (what: string) => new EnvelopeError('InvalidKey', `${what} must be a 32-byte Buffer`);
+    const evicted = (what: string) =>
+      new EnvelopeError('InvalidKey', `${what} is all zeros: it was evicted from a key cache; fetch it again`);
+    expect(() => wrapConversationKey({ dataKey: randomBytes(31), conversationKey: key, ...ids })).toThrow(wrongSize('org data key'));
+    expect(() => wrapConversationKey({ dataKey: key, conversationKey: Buffer.alloc(32), ...ids })).toThrow(evicted('conversation key'));
+    expect(() => unwrapConversationKey({ dataKey: Buffer.alloc(32), wrapped: Buffer.alloc(61, 1), ...ids })).toThrow(evicted('org data key'));
+    expect(() => unwrapConversationKey({ dataKey: key, wrapped: Buffer.alloc(61, 2), ...ids })).toThrow(
+      new EnvelopeError('UnsupportedVersion', 'wrapped conversation key has version 2; this build reads only 1'),
+    );
+    expect(() => sealValue({ conversationKey: randomBytes(33), plaintext: Buffer.from('x'), ...where })).toThrow(wrongSize('conversation key'));
+    expect(() => openValue({ conversationKey: Buffer.alloc(32), envelope: Buffer.alloc(40, 1), ...where })).toThrow(evicted('conversation key'));
+    expect(() => openValue({ conversationKey: key, envelope: Buffer.alloc(40, 0), ...where })).toThrow(
+      new EnvelopeError('UnsupportedVersion', 'value envelope has version 0; this build reads only 1'),
+    );
   });
 
   it('key cache: option bounds (1 is the smallest allowed), Buffer values, a NaN expiry', () => {

@@ -9,6 +9,13 @@ function clock(start = 1_000_000) {
 }
 
 const isZero = (b: Buffer) => b.every((x) => x === 0);
+
+/** An observer that records the counts it is told of evictions (what a metrics adapter sums). */
+function evictionLog() {
+  const counts: number[] = [];
+  return { counts, observer: { hit() {}, miss() {}, evicted: (n: number) => void counts.push(n) } };
+}
+
 const key = () => randomBytes(32);
 
 describe('key cache', () => {
@@ -117,6 +124,19 @@ describe('key cache', () => {
     expect(cache.get('oldest')).toBeDefined();
   });
 
+  it('set() below the bound does not scan the cache: an expired entry stays counted until prune()', () => {
+    const c = clock();
+    const log = evictionLog();
+    const cache = createKeyCache<string>({ maxAgeMs: 1000, maxEntries: 2, now: c.now, observer: log.observer });
+    cache.set('a', key());
+    c.advance(1000);
+    cache.set('b', key()); // two entries: at the bound, not over it
+    expect(cache.size).toBe(2);
+    expect(log.counts).toEqual([]);
+    expect(cache.prune()).toBe(1);
+    expect(log.counts).toEqual([1]);
+  });
+
   it('allows exactly maxUses get() hits, then evicts and zeroes', () => {
     const c = clock();
     const cache = createKeyCache<string>({ maxAgeMs: 1000, maxEntries: 10, maxUses: 3, now: c.now });
@@ -177,6 +197,19 @@ describe('key cache', () => {
     expect(isZero(b)).toBe(true);
     expect(isZero(d)).toBe(true);
     expect(cache.size).toBe(0);
+  });
+
+  it('clear() reports what it dropped to the observer in one count, and nothing when empty', () => {
+    const c = clock();
+    const log = evictionLog();
+    const cache = createKeyCache<string>({ maxAgeMs: 1000, maxEntries: 10, now: c.now, observer: log.observer });
+    cache.clear();
+    expect(log.counts).toEqual([]);
+    for (const k of ['a', 'b', 'c']) cache.set(k, key());
+    cache.clear();
+    expect(log.counts).toEqual([3]);
+    cache.clear();
+    expect(log.counts).toEqual([3]);
   });
 
   it('deleteWhere evicts and zeroes exactly the matching entries', () => {

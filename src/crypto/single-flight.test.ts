@@ -66,6 +66,26 @@ describe('single flight', () => {
     expect(await flight.run('org-1', async () => 'recovered')).toBe('recovered');
   });
 
+  it('a nested call for the same key, settling first, does not free the outer call', async () => {
+    const flight = createSingleFlight<string>();
+    const outer = deferred<string>();
+    let nested!: Promise<string>;
+    const first = flight.run('k', () => {
+      // The outer call is registered only once fn returns, so this one is not joined to it.
+      nested = flight.run('k', async () => 'nested');
+      return outer.promise;
+    });
+    expect(await nested).toBe('nested');
+    expect(flight.size).toBe(1);
+    let again = 0;
+    const second = flight.run('k', async () => `${++again}`);
+    expect(second).toBe(first);
+    outer.resolve('outer');
+    expect(await second).toBe('outer');
+    expect(again).toBe(0);
+    expect(flight.size).toBe(0);
+  });
+
   it('treats a synchronous throw like a rejection', async () => {
     const flight = createSingleFlight<string>();
     const p = flight.run('k', () => {
