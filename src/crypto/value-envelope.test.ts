@@ -84,6 +84,7 @@ describe('value envelope', () => {
     const b = sealValue({ conversationKey, ...where });
     expect(a.subarray(1, 13).equals(b.subarray(1, 13))).toBe(false);
     expect(a.equals(b)).toBe(false);
+    expect(a.subarray(1, 13).equals(Buffer.alloc(12))).toBe(false);
   });
 
   it('rejects any single-bit flip anywhere in the envelope', () => {

@@ -35,8 +35,10 @@ export interface SealValueInput {
 export function sealValue(input: SealValueInput): Buffer {
   assertKey(input.conversationKey, 'conversation key');
   if (!Buffer.isBuffer(input.plaintext)) throw new TypeError('plaintext must be a Buffer');
-  // Every byte of `out` is written below: version, nonce, ciphertext, tag.
-  const out = Buffer.allocUnsafe(VALUE_ENVELOPE_OVERHEAD + input.plaintext.length);
+  // Zero-filled, not pooled memory: every byte is written below (version, nonce, ciphertext, tag), and
+  // a nonce that were ever left unwritten must show as a repeated all-zero nonce, never as stale bytes
+  // of another buffer that merely look random.
+  const out = Buffer.alloc(VALUE_ENVELOPE_OVERHEAD + input.plaintext.length);
   out.writeUInt8(VALUE_ENVELOPE_VERSION, 0);
   const nonce = out.subarray(NONCE_AT, CIPHERTEXT_AT);
   if (input.nonce) {
