@@ -22,7 +22,7 @@ afterEach(async () => {
 async function open(opts: Partial<OpenDatabaseOptions> = {}): Promise<{ handle: DatabaseHandle<any>; file: string; dataDir: string }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'convault-wal-'));
   dirs.push(dataDir);
-  const handle = await openDatabase<any>({ dataDir, ...opts });
+  const handle = await openDatabase<any>({ dataDir, sqliteCheckpoint: 'background', ...opts });
   handles.push(handle);
   await sql`create table rows (id integer primary key, body blob not null)`.execute(handle.db);
   return { handle, file: path.join(dataDir, 'convault.db'), dataDir };

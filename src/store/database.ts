@@ -47,8 +47,10 @@ export interface OpenDatabaseOptions {
   /** Prepared statements kept (SQLite: in all; PostgreSQL: per connection). */
   statementCacheSize?: number;
   /**
-   * SQLite only: `background` (default) checkpoints the WAL in a worker thread, off the event loop
-   * (src/store/wal-checkpointer.ts); `inline` leaves it to SQLite's automatic checkpoint inside commits.
+   * SQLite only: `background` checkpoints the WAL in a worker thread, off the event loop
+   * (src/store/wal-checkpointer.ts); `inline` (default here: the local KMS's and the XKS proxy's small
+   * databases need no thread of their own) leaves it to SQLite's automatic checkpoint inside commits.
+   * The convault database follows CONVAULT_SQLITE_CHECKPOINT, whose default is `background`.
    */
   sqliteCheckpoint?: 'background' | 'inline';
   /** SQLite, background checkpoints: milliseconds between them (default 100). */
@@ -75,7 +77,7 @@ export async function openDatabase<DB>(opts: OpenDatabaseOptions): Promise<Datab
   sqlite.pragma(`synchronous = ${opts.sqliteSynchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
   ensurePrivateSqliteFiles(file); // the WAL and shm files exist now
   let logger = stderrLogger;
-  const background = opts.sqliteCheckpoint !== 'inline';
+  const background = opts.sqliteCheckpoint === 'background';
   if (background) sqlite.pragma(`wal_autocheckpoint = ${SAFETY_NET_AUTOCHECKPOINT_PAGES}`);
   const checkpointer = background
     ? startWalCheckpointer({

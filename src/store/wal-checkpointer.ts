@@ -19,7 +19,11 @@ export interface WalCheckpointStats {
   mode: 'background' | 'inline';
   /** Checkpoints the worker ran (PASSIVE; one with nothing to copy counts too). */
   runs: number;
-  /** WAL frames copied into the database file by the worker, in total. */
+  /**
+   * WAL frames the worker copied into the database file, in total — a lower bound: PASSIVE reports
+   * frames backfilled in the current WAL, and a WAL that restarted and grew past the previous count
+   * between two runs is counted from the previous count.
+   */
   framesCheckpointed: number;
   /** Times the worker failed and was started again. */
   restarts: number;
