@@ -14,6 +14,8 @@ interface ProfileNode {
   children?: number[];
 }
 
+const STORE_GROUP = '(src/store)';
+
 const GROUPS: Array<[RegExp, string]> = [
   [/node_modules\/better-sqlite3\//, 'better-sqlite3 (SQLite)'],
   [/node_modules\/pg(-[a-z]+)?\//, 'pg (PostgreSQL client)'],
@@ -23,14 +25,15 @@ const GROUPS: Array<[RegExp, string]> = [
   [/node_modules\/(@aws-sdk|@smithy|@aws-crypto)\//, 'AWS SDK'],
   [/\/src\/crypto\//, 'convault src/crypto (AES-GCM, envelopes, key caches)'],
   [/\/src\/services\/audit\//, 'convault audit'],
-  // The statement cache's wrapper makes every better-sqlite3 call: this is where SQLite's own work shows.
-  [/\/src\/store\//, "SQLite's work (native calls made through src/store's statement cache)"],
+  // On SQLite the statement cache's wrapper makes every better-sqlite3 call: this is where SQLite's own work
+  // shows. On PostgreSQL the database works in its own process; src/store only hands queries to pg.
+  [/\/src\/store\//, STORE_GROUP],
   [/\/src\/localkms\//, 'convault local KMS'],
   [/\/src\//, 'convault other (services, routes)'],
   [/^node:/, 'Node.js core (HTTP, net, streams, crypto bindings)'],
 ];
 
-export function summarizeProfile(file: string): Array<{ group: string; share: number }> {
+export function summarizeProfile(file: string, database: 'sqlite' | 'postgres' = 'sqlite'): Array<{ group: string; share: number }> {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: ProfileNode[] };
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -50,6 +53,7 @@ export function summarizeProfile(file: string): Array<{ group: string; share: nu
       while (frame && !frame.callFrame.url) frame = byId.get(parent.get(frame.id) ?? -1);
       const url = frame?.callFrame.url ?? '';
       group = GROUPS.find(([re]) => re.test(url))?.[1] ?? (url ? 'other libraries' : 'V8 / native, not attributed');
+      if (group === STORE_GROUP) group = database === 'sqlite' ? "SQLite's work (native calls made through src/store's statement cache)" : 'convault src/store (statement cache, handing queries to pg)';
     }
     totals.set(group, (totals.get(group) ?? 0) + hits);
     busy += hits;

@@ -239,6 +239,29 @@ async function dropSchema(schema: string): Promise<void> {
   }
 }
 
+type Profile = Array<{ group: string; share: number }>;
+type Profiles = { sqlite: Profile; postgres?: Profile };
+
+/** A node of its own under `node --cpu-prof`: GET, then new-conversation PUTs; where its main thread's CPU went. */
+async function profileNode(name: 'sqlite' | 'postgres', databaseUrl?: string): Promise<Profile> {
+  log(`  CPU profile of a ${name} node (node --cpu-prof): GET, then PUT new conversation`);
+  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'convault-bench-prof-'));
+  const profiled = await startConvault(name, databaseUrl, 0, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+  try {
+    await prepare(profiled);
+    await runCase({ kind: 'get', target: profiled }, SECONDS);
+    await runCase({ kind: 'putNew', target: profiled }, SECONDS);
+  } finally {
+    await profiled.stop();
+  }
+  try {
+    const file = newestProfile(profileDir);
+    return file ? summarizeProfile(file, name) : [];
+  } finally {
+    fs.rmSync(profileDir, { recursive: true, force: true });
+  }
+}
+
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 async function main(): Promise<void> {
@@ -280,20 +303,15 @@ async function main(): Promise<void> {
       blocks.push(results);
     }
 
-    // Where a convault node's CPU goes under this load: one more SQLite node, profiled, GET then new-conversation PUTs.
-    log('  CPU profile of a SQLite node (node --cpu-prof): GET, then PUT new conversation');
-    const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'convault-bench-prof-'));
-    const profiled = await startConvault('sqlite', undefined, 0, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
-    let profile: Array<{ group: string; share: number }> = [];
-    try {
-      await prepare(profiled);
-      await runCase({ kind: 'get', target: profiled }, SECONDS);
-      await runCase({ kind: 'putNew', target: profiled }, SECONDS);
-    } finally {
-      await profiled.stop();
-      const file = newestProfile(profileDir);
-      if (file) profile = summarizeProfile(file);
-      fs.rmSync(profileDir, { recursive: true, force: true });
+    // Where a convault node's CPU goes under this load: one more node per database, profiled, GET then new-conversation PUTs.
+    const profiles: Profiles = { sqlite: await profileNode('sqlite') };
+    if (pgTarget) {
+      const profileSchema = `${pgTarget.schema}_prof`;
+      try {
+        profiles.postgres = await profileNode('postgres', pgTarget.url.replace(pgTarget.schema, profileSchema));
+      } finally {
+        await dropSchema(profileSchema);
+      }
     }
 
     log('  statements per request (in-process runtime, one request at a time)');
@@ -306,7 +324,7 @@ async function main(): Promise<void> {
         await dropSchema(countSchema);
       }
     }
-    const report = render(blocks, counts, profile, postgres !== undefined, (Date.now() - started) / 1000);
+    const report = render(blocks, counts, profiles, postgres !== undefined, (Date.now() - started) / 1000);
     log(report);
     writeSection(report);
   } finally {
@@ -318,7 +336,7 @@ async function main(): Promise<void> {
 function render(
   blocks: Array<Map<string, CaseResult>>,
   counts: Record<string, StatementCounts>,
-  profile: Array<{ group: string; share: number }>,
+  profiles: Profiles,
   withPostgres: boolean,
   seconds: number,
 ): string {
@@ -387,7 +405,7 @@ function render(
       `requests per second, so even with a core all to itself (the load generator needs the other) convault could not pass the "CPU bound" rows' ratio against the ceiling measured ` +
       `beside it (whose own CPU is not its limit here: the load generator is). Where that bound is below a target, the target is out of reach for this design in Node.js on this machine, not a matter of tuning: a convault GET ` +
       `authenticates, reads the conversation's key row and values in one statement, opens five AES-GCM envelopes and makes its audit event durable before it answers; a PUT ` +
-      `seals, writes the values and the event in one transaction. The profile below shows where that CPU goes. What this build removed from the request path: the per-request ` +
+      `seals, writes the values and the event in one transaction. The profiles below show where that CPU goes. What this build removed from the request path: the per-request ` +
       `\`prepare\` (statement cache), Kysely's query building and compiling (the request path's statements are compiled once, src/store/precompiled.ts), the token lookup ` +
       `(token cache), the per-organization audit head lock (the sealer) and the per-organization data-key counter update (conversations reserved in blocks), and on SQLite one ` +
       `commit per request (group commit: concurrent requests share a transaction) and the WAL checkpoint, which SQLite runs inside every commit that crosses 1,000 WAL pages (a worker thread checkpoints instead; docs/OPERATIONS.md). On SQLite the counts below include the group commit's \`begin\`/\`savepoint\`/\`release\`/\`commit\`, ` +
@@ -403,9 +421,10 @@ function render(
   lines.push(`| PUT, new conversation | ${BEFORE.putNew} | ${c('sqlite', 'putNew')} | ${c('postgres', 'putNew')} |`);
   lines.push(`| PUT, existing conversation | ${BEFORE.putExisting} | ${c('sqlite', 'putExisting')} | ${c('postgres', 'putExisting')} |`);
   lines.push(`| the sealer, per event sealed (off the request path) | — | ${c('sqlite', 'sealPerEvent')} | ${c('postgres', 'sealPerEvent')} |`);
-  if (profile.length) {
+  for (const [db, profile] of Object.entries(profiles)) {
+    if (!profile.length) continue;
     lines.push('');
-    lines.push(`Where a SQLite node's CPU time goes under this load (\`node --cpu-prof\`, ${SECONDS} s of GET then ${SECONDS} s of new-conversation PUTs, ${CONNECTIONS} connections; share of non-idle samples, a native call counted for the JavaScript that made it):`);
+    lines.push(`Where a ${db === 'sqlite' ? 'SQLite' : 'PostgreSQL'} node's CPU time goes under this load (\`node --cpu-prof\`, ${SECONDS} s of GET then ${SECONDS} s of new-conversation PUTs, ${CONNECTIONS} connections; share of non-idle samples, a native call counted for the JavaScript that made it):`);
     lines.push('');
     lines.push('| where | share of CPU |');
     lines.push('|---|---:|');
