@@ -127,6 +127,59 @@ describe('key usage', () => {
     ]);
   });
 
+  it('shows a Save made a moment ago on another node as the current key', async () => {
+    const org = await newOrg();
+    await write(org.token, 'k', 1);
+    const usage = async () => (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
+    expect((await usage()).find((r) => r.current)?.keyArn).toBe(org.key.keyArn);
+    // Another node's Save, as this node's database sees it; this node still has the old key cached.
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await server.runtime.database.db
+      .updateTable('key_configurations')
+      .set((eb) => ({ url: b.aliasArn, key_arn: b.keyArn, version: eb('version', '+', 1) }))
+      .where('org_id', '=', org.orgId)
+      .execute();
+    expect((await usage()).map((r) => [r.keyArn, r.status])).toEqual([
+      [b.keyArn, 'Current'],
+      [org.key.keyArn, 'InUse'],
+    ]);
+  });
+
+  it('lists the keys that are not current newest data first, and blames a rewrap refusal only on the key it was for', async () => {
+    const org = await newOrg();
+    const a = org.key;
+    await write(org.token, 'a', 1);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    await write(org.token, 'b', 1);
+    const c = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, c.aliasArn);
+    const usage = async () => (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
+    expect((await usage()).map((r) => [r.keyArn, r.status])).toEqual([
+      [c.keyArn, 'Current'],
+      [b.keyArn, 'InUse'],
+      [a.keyArn, 'InUse'],
+    ]);
+
+    // The last rewrap was refused by a alone (b's data moved); b then wraps new data and is denied too.
+    await a.grantPlatform([]);
+    const job = await finished(org.orgId, (await services().rewrap.start(caller(org.orgId))).id);
+    expect(job.errorGroups.map((g) => g.keyArn)).toEqual([a.keyArn]);
+    await configureOrgKey(server, org.token, b.aliasArn);
+    await write(org.token, 'b2', 1);
+    await configureOrgKey(server, org.token, c.aliasArn);
+    await b.grantPlatform([]);
+    const rows = await usage();
+    expect(rows.map((r) => [r.keyArn, r.status])).toEqual([
+      [c.keyArn, 'Current'],
+      [b.keyArn, 'InUse'],
+      [a.keyArn, 'Unusable'],
+    ]);
+    expect(rows[2]!.problem).toContain(`the last rewrap was refused. Data keys under ${a.keyArn}`);
+    await a.grantPlatform([org.orgId]);
+    await b.grantPlatform([org.orgId]);
+  });
+
   it('says a key that no longer exists wraps data that cannot be read (one data key)', async () => {
     const org = await newOrg();
     await write(org.token, 'x', 1);
@@ -139,6 +192,22 @@ describe('key usage', () => {
     expect(rows.find((r) => r.keyArn === gone)).toMatchObject({ status: 'Unusable', dataKeys: 1, problem: 'It still wraps 1 data key that cannot be read now: the key no longer exists at its provider.' });
     // The key configured before stays listed, with nothing under it.
     expect(rows.find((r) => r.keyArn === org.key.keyArn)).toMatchObject({ status: 'SafeToRetire', dataKeys: 0, oldest: null, newest: null });
+  });
+
+  it('says data keys under a key no saved configuration of the organization names cannot be opened', async () => {
+    const org = await newOrg();
+    await write(org.token, 'u', 2);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    // An XKS key reference whose configuration is in neither the current row nor the history.
+    const unknown = 'https://xks.example.com/kms/xks/v1/keys/never-saved';
+    await server.runtime.database.db.updateTable('org_data_keys').set({ key_arn: unknown }).where('org_id', '=', org.orgId).where('key_arn', '=', org.key.keyArn).execute();
+    const rows = (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
+    expect(rows.find((r) => r.keyArn === unknown)).toMatchObject({
+      status: 'Unusable',
+      dataKeys: 2,
+      problem: `It still wraps 2 data keys that cannot be read now: No saved key configuration of this organization names ${unknown}; the data keys it wraps cannot be opened.`,
+    });
   });
 
   it('shows the current key before any data, and follows an alias retargeted in KMS before any save', async () => {
@@ -280,10 +349,18 @@ describe('rewrap jobs across nodes', () => {
   /** A rewrap node of its own on the runtime's database and KMS; one data key at a time unless told otherwise. */
   const node = (
     nodeId: string,
-    opts: { logger?: { error(obj: object, msg: string): void }; settings?: { concurrency: number; batchSize: number }; gateway?: KmsGateway } = {},
+    opts: {
+      logger?: { error(obj: object, msg: string): void };
+      settings?: { concurrency: number; batchSize: number };
+      gateway?: KmsGateway;
+      /** The job's database access, wrapped to watch or steer it. */
+      dal?: RewrapDeps['dal'];
+      clock?: () => number;
+      forgetDataKeys?: (ids: Iterable<string>) => void;
+    } = {},
   ) =>
     createRewrapService({
-      dal: createLifecycleDal(server.runtime.database.db),
+      dal: opts.dal ?? createLifecycleDal(server.runtime.database.db),
       // Its own key layer over another gateway when one is given (to watch the KMS calls it makes).
       keys: opts.gateway
         ? createKeyLayer({
@@ -295,7 +372,8 @@ describe('rewrap jobs across nodes', () => {
         : server.runtime.keyLayer.keys,
       keyConfigs: services().keyConfigs,
       audit: services().audit,
-      forgetDataKeys: () => undefined,
+      forgetDataKeys: opts.forgetDataKeys ?? (() => undefined),
+      ...(opts.clock ? { clock: opts.clock } : {}),
       settings: { concurrency: 1, batchSize: 1, ...opts.settings, leaseMs: 60_000, platformAccountId: PLATFORM_ACCOUNT, defaultRegion: REGION, encryptionContextKey: CONTEXT_KEY },
       nodeId,
       ...(opts.logger ? { logger: opts.logger } : {}),
@@ -408,6 +486,151 @@ describe('rewrap jobs across nodes', () => {
     } finally {
       await gone.stop();
     }
+  });
+
+  it('a node without a logger ends a job whose target is gone as failed, and never wraps with a target it could not describe', async () => {
+    const org = await newOrg();
+    await write(org.token, 'q', 1);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    await b.client.send(new DeleteAliasCommand({ AliasName: b.aliasName }));
+    const wraps = () => server.runtime.kms.metrics.snapshot().filter((e) => e.operation === 'Encrypt' || e.operation === 'GenerateDataKey').reduce((n, e) => n + e.count, 0);
+    const before = wraps();
+    // Only a DescribeKey refused as AccessDenied is worth a throwaway Encrypt; "not found" ends the job.
+    const silent = node('node-silent');
+    try {
+      const job = await silent.start(caller(org.orgId));
+      expect(await silent.runHere(org.orgId, job.id)).toBe('failed');
+      expect((await silent.get(caller(org.orgId), job.id)).errorGroups[0]!.reason).toMatch(/not found|does not exist/i);
+    } finally {
+      await silent.stop();
+    }
+    expect(wraps()).toBe(before);
+  });
+
+  it("tells the node's caches exactly which data keys it moved", async () => {
+    const org = await newOrg();
+    await write(org.token, 'f', 3);
+    const ids = (await server.runtime.database.db.selectFrom('org_data_keys').select('id').where('org_id', '=', org.orgId).execute()).map((r) => r.id);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    const forgotten: string[] = [];
+    const worker = node('node-forgetting', { settings: { concurrency: 2, batchSize: 2 }, forgetDataKeys: (moved) => void forgotten.push(...moved) });
+    try {
+      const job = await worker.start(caller(org.orgId));
+      expect(await worker.runHere(org.orgId, job.id)).toBe('succeeded');
+    } finally {
+      await worker.stop();
+    }
+    expect(ids).toHaveLength(3);
+    expect([...new Set(forgotten)].sort()).toEqual([...ids].sort());
+  });
+
+  it('two starts at one moment on two nodes make one job, started once', async () => {
+    const org = await newOrg();
+    await write(org.token, 'c', 1);
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await configureOrgKey(server, org.token, b.aliasArn);
+    const [x, y] = [node('node-x'), node('node-y')];
+    // Held at its first ReEncrypt, the job is still active when both starts read and insert.
+    const gate = server.runtime.kms.localKms!.faults.hold('ReEncrypt');
+    let jobId = '';
+    try {
+      const [jx, jy] = await Promise.all([x.start(caller(org.orgId)), y.start(caller(org.orgId))]);
+      jobId = jx.id;
+      expect(jy.id).toBe(jx.id);
+      const jobs = await server.runtime.database.db.selectFrom('jobs').select('id').where('org_id', '=', org.orgId).execute();
+      expect(jobs.map((j) => j.id)).toEqual([jx.id]);
+      const started = await server.runtime.database.db.selectFrom('audit_events').select('target').where('org_id', '=', org.orgId).where('action', '=', 'lifecycle.rewrap.started').execute();
+      expect(started.map((e) => e.target)).toEqual([jx.id]);
+    } finally {
+      gate.release();
+    }
+    expect(await finished(org.orgId, jobId)).toMatchObject({ state: 'succeeded', done: 1 });
+  });
+
+  it('a rewrap started right after a Save on another node targets the saved key', async () => {
+    const org = await newOrg();
+    await write(org.token, 'r', 1);
+    // This node has the configuration cached (the write above read it).
+    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+    await server.runtime.database.db
+      .updateTable('key_configurations')
+      .set((eb) => ({ url: b.aliasArn, key_arn: b.keyArn, version: eb('version', '+', 1) }))
+      .where('org_id', '=', org.orgId)
+      .execute();
+    const worker = node('node-fresh');
+    try {
+      const job = await worker.start(caller(org.orgId));
+      expect(job).toMatchObject({ targetKeyId: b.aliasArn });
+      expect(await worker.runHere(org.orgId, job.id)).toBe('succeeded');
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  describe('progress inside a long batch', () => {
+    /** A rewrap of 6 data keys in one batch, one at a time, under a clock that moves `step` ms per reading. */
+    async function longBatch(step: number, cancelAfterSwaps?: number) {
+      const org = await newOrg();
+      await write(org.token, 'l', 6);
+      const b = await createCustomerKey(server, { orgIds: [org.orgId] });
+      await configureOrgKey(server, org.token, b.aliasArn);
+      let now = Date.now();
+      const clock = () => (now += step);
+      const real = dal();
+      const beats: Array<{ done: number; leaseUntil: number; at: number; cancelRequested: boolean }> = [];
+      let swaps = 0;
+      let jobId = '';
+      const watched: RewrapDeps['dal'] = {
+        ...real,
+        async heartbeat(...args) {
+          const at = now;
+          const result = await real.heartbeat(...args);
+          beats.push({ done: args[3].done, leaseUntil: args[4], at, cancelRequested: result.cancelRequested });
+          return result;
+        },
+        async swapWrappedKey(...args) {
+          const swapped = await real.swapWrappedKey(...args);
+          if (++swaps === cancelAfterSwaps) await real.requestCancel(org.orgId, jobId, Date.now());
+          return swapped;
+        },
+      };
+      const worker = node('node-long-batch', { settings: { concurrency: 1, batchSize: 6 }, dal: watched, clock });
+      try {
+        jobId = (await worker.start(caller(org.orgId))).id;
+        const state = await worker.runHere(org.orgId, jobId);
+        return { state, beats, job: await worker.get(caller(org.orgId), jobId) };
+      } finally {
+        await worker.stop();
+      }
+    }
+
+    it('is written at most every 250 ms of the job clock: never while the clock stands still', async () => {
+      const { state, beats } = await longBatch(0);
+      expect(state).toBe('succeeded');
+      // The claim's beat and the one after the batch: nothing in between.
+      expect(beats.map((b) => b.done)).toEqual([0, 6]);
+    });
+
+    it('is written inside the batch when the clock moves, each time with a lease ahead of that clock', async () => {
+      const { state, beats } = await longBatch(400);
+      expect(state).toBe('succeeded');
+      const inside = beats.slice(1, -1);
+      expect(inside.length).toBeGreaterThanOrEqual(2);
+      // After each data key once the clock moved on: the last one may come after the sixth.
+      expect(inside.every((b) => b.done > 0)).toBe(true);
+      expect(inside.filter((b) => b.done < 6).length).toBeGreaterThanOrEqual(2);
+      for (const b of beats) expect(b.leaseUntil).toBeGreaterThan(b.at);
+      expect(beats.map((b) => b.done)).toEqual([...beats.map((b) => b.done)].sort((x, y) => x - y));
+    });
+
+    it('a cancel seen at a beat inside the batch stops the batch there', async () => {
+      const { state, beats, job } = await longBatch(400, 2);
+      expect(state).toBe('cancelled');
+      expect(beats.some((b) => b.cancelRequested && b.done < 6)).toBe(true);
+      expect(job.done).toBeLessThan(6);
+    });
   });
 
   it('rides out a KMS that is unreachable for a moment instead of failing the data key', async () => {
