@@ -50,6 +50,14 @@ async function finished(orgId: string, jobId: string) {
 
 const appError = (p: Promise<unknown>) => rejection(p, AppError);
 
+/** A new customer key, saved as the organization's key: what a rotation does. */
+async function rotateTo(org: { orgId: string; token: string }): Promise<CustomerKey> {
+  const key = await createCustomerKey(server, { orgIds: [org.orgId] });
+  await configureOrgKey(server, org.token, key.aliasArn);
+  return key;
+}
+
+
 let counter = 0;
 async function newOrg() {
   counter++;
@@ -61,8 +69,7 @@ describe('key usage', () => {
     const org = await newOrg();
     const a = org.key;
     await write(org.token, 'a', 2);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     await write(org.token, 'b', 1);
 
     const usage = async () => (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
@@ -149,11 +156,9 @@ describe('key usage', () => {
     const org = await newOrg();
     const a = org.key;
     await write(org.token, 'a', 1);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     await write(org.token, 'b', 1);
-    const c = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, c.aliasArn);
+    const c = await rotateTo(org);
     const usage = async () => (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
     expect((await usage()).map((r) => [r.keyArn, r.status])).toEqual([
       [c.keyArn, 'Current'],
@@ -183,8 +188,7 @@ describe('key usage', () => {
   it('says a key that no longer exists wraps data that cannot be read (one data key)', async () => {
     const org = await newOrg();
     await write(org.token, 'x', 1);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     // The data key's old key is gone from KMS (deleted after its waiting period).
     const gone = org.key.keyArn.replace(/key\/.*$/, 'key/00000000-0000-0000-0000-000000000000');
     await server.runtime.database.db.updateTable('org_data_keys').set({ key_arn: gone }).where('org_id', '=', org.orgId).where('key_arn', '=', org.key.keyArn).execute();
@@ -197,8 +201,7 @@ describe('key usage', () => {
   it('says data keys under a key no saved configuration of the organization names cannot be opened', async () => {
     const org = await newOrg();
     await write(org.token, 'u', 2);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     // An XKS key reference whose configuration is in neither the current row nor the history.
     const unknown = 'https://xks.example.com/kms/xks/v1/keys/never-saved';
     await server.runtime.database.db.updateTable('org_data_keys').set({ key_arn: unknown }).where('org_id', '=', org.orgId).where('key_arn', '=', org.key.keyArn).execute();
@@ -261,8 +264,7 @@ describe('rewrap jobs', () => {
     const org = await newOrg();
     const other = await newOrg();
     await write(org.token, 'r', 3);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
 
     const faults = server.runtime.kms.localKms!.faults;
     const gate = faults.hold('ReEncrypt');
@@ -308,8 +310,7 @@ describe('rewrap jobs', () => {
   it('moves data keys to a target whose DescribeKey the key policy denies, resolving it with an Encrypt', async () => {
     const org = await newOrg();
     await write(org.token, 'd', 2);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     // Only the usage statement: no DescribeKey for the platform.
     const { PutKeyPolicyCommand } = await import('@aws-sdk/client-kms');
     const { customerKeyPolicy } = await import('../src/kms/key-policy.js');
@@ -405,8 +406,7 @@ describe('rewrap jobs across nodes', () => {
   it('a stopping node hands its job back with its progress; another node resumes it and keeps its total', async () => {
     const org = await newOrg();
     await write(org.token, 'n', 3);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     const first = node('node-first');
     const gate = server.runtime.kms.localKms!.faults.hold('ReEncrypt');
     let jobId: string;
@@ -436,8 +436,7 @@ describe('rewrap jobs across nodes', () => {
   it('jobs nobody holds (started from the CLI) are picked up by a sweep; a stopped node sweeps nothing', async () => {
     const org = await newOrg();
     await write(org.token, 's', 1);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
 
     const stopped = node('node-stopped');
     await stopped.stop();
@@ -469,8 +468,7 @@ describe('rewrap jobs across nodes', () => {
   it('fails a job whose target key is gone, saying why, and logs it', async () => {
     const org = await newOrg();
     await write(org.token, 'g', 1);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     await b.client.send(new DeleteAliasCommand({ AliasName: b.aliasName }));
     const logged: string[] = [];
     const gone = node('node-target-gone', { logger: { error: (obj, msg) => void logged.push(`${msg} ${JSON.stringify(obj)}`) } });
@@ -491,8 +489,7 @@ describe('rewrap jobs across nodes', () => {
   it('a node without a logger ends a job whose target is gone as failed, and never wraps with a target it could not describe', async () => {
     const org = await newOrg();
     await write(org.token, 'q', 1);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     await b.client.send(new DeleteAliasCommand({ AliasName: b.aliasName }));
     const wraps = () => server.runtime.kms.metrics.snapshot().filter((e) => e.operation === 'Encrypt' || e.operation === 'GenerateDataKey').reduce((n, e) => n + e.count, 0);
     const before = wraps();
@@ -512,8 +509,7 @@ describe('rewrap jobs across nodes', () => {
     const org = await newOrg();
     await write(org.token, 'f', 3);
     const ids = (await server.runtime.database.db.selectFrom('org_data_keys').select('id').where('org_id', '=', org.orgId).execute()).map((r) => r.id);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     const forgotten: string[] = [];
     const worker = node('node-forgetting', { settings: { concurrency: 2, batchSize: 2 }, forgetDataKeys: (moved) => void forgotten.push(...moved) });
     try {
@@ -529,8 +525,7 @@ describe('rewrap jobs across nodes', () => {
   it('two starts at one moment on two nodes make one job, started once', async () => {
     const org = await newOrg();
     await write(org.token, 'c', 1);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     const [x, y] = [node('node-x'), node('node-y')];
     // Held at its first ReEncrypt, the job is still active when both starts read and insert.
     const gate = server.runtime.kms.localKms!.faults.hold('ReEncrypt');
@@ -574,8 +569,7 @@ describe('rewrap jobs across nodes', () => {
     async function longBatch(step: number, cancelAfterSwaps?: number) {
       const org = await newOrg();
       await write(org.token, 'l', 6);
-      const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-      await configureOrgKey(server, org.token, b.aliasArn);
+      const b = await rotateTo(org);
       let now = Date.now();
       const clock = () => (now += step);
       const real = dal();
@@ -636,8 +630,7 @@ describe('rewrap jobs across nodes', () => {
   it('rides out a KMS that is unreachable for a moment instead of failing the data key', async () => {
     const org = await newOrg();
     await write(org.token, 'u', 2);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     const faults = server.runtime.kms.localKms!.faults;
     const unreachable = () => server.runtime.kms.metrics.snapshot().filter((e) => e.operation === 'ReEncrypt' && e.outcome !== 'ok').reduce((n, e) => n + e.count, 0);
     const before = unreachable();
@@ -663,8 +656,7 @@ describe('rewrap jobs across nodes', () => {
   it('holds the lease from the claim on, through the target lookup and after every batch', async () => {
     const org = await newOrg();
     await write(org.token, 'l', 2);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     const faults = server.runtime.kms.localKms!.faults;
     const holder = node('node-holder');
     const other = node('node-other');
@@ -698,8 +690,7 @@ describe('rewrap jobs across nodes', () => {
   it('keeps at most `concurrency` KMS calls of a job in flight', async () => {
     const org = await newOrg();
     await write(org.token, 'c', 4);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     const faults = server.runtime.kms.localKms!.faults;
     const two = node('node-two', { settings: { concurrency: 2, batchSize: 10 } });
     const gate = faults.hold('ReEncrypt');
@@ -758,11 +749,9 @@ describe('rewrap jobs across nodes', () => {
   it('groups failures by old key and reason; a key gone from KMS is named with its account and region', async () => {
     const org = await newOrg();
     await write(org.token, 'a', 2);
-    const second = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, second.aliasArn);
+    const second = await rotateTo(org);
     await write(org.token, 'b', 1);
-    const target = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, target.aliasArn);
+    const target = await rotateTo(org);
     await org.key.disable();
     // The second key's data key names a key that no longer exists in KMS.
     const gone = second.keyArn.replace(/key\/.*$/, 'key/00000000-0000-0000-0000-000000000000');
@@ -787,8 +776,7 @@ describe('rewrap jobs across nodes', () => {
   it('a throttled rewrap says nothing about whether a key is usable', async () => {
     const org = await newOrg();
     await write(org.token, 't', 1);
-    const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await configureOrgKey(server, org.token, b.aliasArn);
+    const b = await rotateTo(org);
     const faults = server.runtime.kms.localKms!.faults;
     const worker = node('node-throttled');
     try {
