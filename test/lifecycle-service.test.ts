@@ -653,6 +653,42 @@ describe('rewrap jobs across nodes', () => {
       await outageNode.stop();
     }
   });
+  it('gives a KMS that stays unreachable six retries (about 10 s) before it counts the data key failed', async () => {
+    const org = await newOrg();
+    await write(org.token, 'w', 2);
+    await rotateTo(org);
+    const faults = server.runtime.kms.localKms!.faults;
+    const gateway = server.runtime.kms.gateway;
+    let attempts = 0;
+    const counting = node('node-retries', {
+      gateway: {
+        ...gateway,
+        reEncrypt: (input) => {
+          attempts++;
+          return gateway.reEncrypt(input);
+        },
+      },
+    });
+    const gate = faults.hold('ReEncrypt');
+    try {
+      const job = await counting.start(caller(org.orgId));
+      const run = counting.runHere(org.orgId, job.id);
+      // The first data key is inside KMS already and is moved; every call for the second meets the outage.
+      await gate.waitFor(1);
+      faults.set({ outage: 'unavailable' });
+      await faults.settled();
+      gate.release();
+      expect(await run).toBe('failed');
+      expect(attempts).toBe(1 + 7);
+      expect(await counting.get(caller(org.orgId), job.id)).toMatchObject({ done: 1, failed: 1 });
+    } finally {
+      gate.release();
+      faults.reset();
+      await faults.settled();
+      await counting.stop();
+    }
+  }, 30_000);
+
   it('holds the lease from the claim on, through the target lookup and after every batch', async () => {
     const org = await newOrg();
     await write(org.token, 'l', 2);
