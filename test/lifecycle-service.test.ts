@@ -194,8 +194,9 @@ describe('key usage', () => {
     await server.runtime.database.db.updateTable('org_data_keys').set({ key_arn: gone }).where('org_id', '=', org.orgId).where('key_arn', '=', org.key.keyArn).execute();
     const rows = (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
     expect(rows.find((r) => r.keyArn === gone)).toMatchObject({ status: 'Unusable', dataKeys: 1, problem: 'It still wraps 1 data key that cannot be read now: the key no longer exists at its provider.' });
-    // The key configured before stays listed, with nothing under it.
+    // The key configured before stays listed, with nothing under it: after every key that still wraps data.
     expect(rows.find((r) => r.keyArn === org.key.keyArn)).toMatchObject({ status: 'SafeToRetire', dataKeys: 0, oldest: null, newest: null });
+    expect(rows.map((r) => r.keyArn)).toEqual([b.keyArn, gone, org.key.keyArn]);
   });
 
   it('says data keys under a key no saved configuration of the organization names cannot be opened', async () => {
@@ -211,6 +212,12 @@ describe('key usage', () => {
       dataKeys: 2,
       problem: `It still wraps 2 data keys that cannot be read now: No saved key configuration of this organization names ${unknown}; the data keys it wraps cannot be opened.`,
     });
+    // A rewrap cannot even build an adapter for them: the reason is the lookup's own message.
+    const job = await finished(org.orgId, (await services().rewrap.start(caller(org.orgId))).id);
+    expect(job).toMatchObject({ state: 'failed', failed: 2, done: 0 });
+    expect(job.errorGroups.map((g) => [g.keyArn, g.count, g.reason])).toEqual([
+      [unknown, 2, `Data keys under ${unknown} could not be moved (UnknownKeyReference on Rewrap). No saved key configuration of this organization names ${unknown}; the data keys it wraps cannot be opened. Fix that, then rewrap again.`],
+    ]);
   });
 
   it('shows the current key before any data, and follows an alias retargeted in KMS before any save', async () => {

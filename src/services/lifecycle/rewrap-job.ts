@@ -214,6 +214,6 @@ async function resolveTargetArn(target: KeyProvider, job: JobsTable, contextKey:
 /** What to fix for a data key that could not be moved, ending with what to do next: rewrap again. */
 function rewrapReason(failure: KeyProviderError, row: RewrapCandidate, orgId: string, refusing: KeyProvider | undefined): string {
   const what = `Data keys under ${row.key_arn} could not be moved (${failure.providerError ?? failure.kind} on ${failure.details.operation ?? 'Rewrap'}).`;
-  const remediation = refusing ? refusing.remediation(failure, { nextStep: 'rewrap again', orgId }) : `${failure.message}. Fix that, then rewrap again.`;
+  const remediation = refusing ? refusing.remediation(failure, { nextStep: 'rewrap again', orgId }) : `${failure.message.replace(/\.$/, '')}. Fix that, then rewrap again.`;
   return /rewrap again/.test(remediation) ? `${what} ${remediation}` : `${what} ${remediation} Then rewrap again: those data keys stay under their old key until a rewrap moves them.`;
 }
