@@ -1,10 +1,15 @@
 #!/usr/bin/env node
 // `node scripts/mutation-survivors.mjs [folder]`: the mutants a Stryker run left undetected, with the
 // source line each one changed — the list docs/TESTING.md has to explain, one by one.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 const folder = process.argv[2] ?? 'lifecycle';
-const report = JSON.parse(readFileSync(`reports/mutation/${folder}.json`, 'utf8'));
+const file = `reports/mutation/${folder}.json`;
+if (!existsSync(file)) {
+  console.error(`no report at ${file}: run \`npm run mutate -- ${folder}\` first`);
+  process.exit(2);
+}
+const report = JSON.parse(readFileSync(file, 'utf8'));
 const wanted = new Set(process.argv.includes('--timeouts') ? ['Survived', 'NoCoverage', 'Timeout'] : ['Survived', 'NoCoverage']);
 const totals = {};
 for (const [path, file] of Object.entries(report.files)) {
