@@ -12,9 +12,9 @@ if (!existsSync(file)) {
 const report = JSON.parse(readFileSync(file, 'utf8'));
 const wanted = new Set(process.argv.includes('--timeouts') ? ['Survived', 'NoCoverage', 'Timeout'] : ['Survived', 'NoCoverage']);
 const totals = {};
-for (const [path, file] of Object.entries(report.files)) {
-  const lines = file.source.split('\n');
-  for (const m of file.mutants) {
+for (const [path, entry] of Object.entries(report.files)) {
+  const lines = entry.source.split('\n');
+  for (const m of entry.mutants) {
     totals[m.status] = (totals[m.status] ?? 0) + 1;
     if (!wanted.has(m.status)) continue;
     const { line, column } = m.location.start;
