@@ -14,9 +14,8 @@ interface ProfileNode {
   children?: number[];
 }
 
-const STORE_GROUP = '(src/store)';
-
-const GROUPS: Array<[RegExp, string]> = [
+/** Groups by script URL, first match wins; src/store means something else on each database. */
+const groupsFor = (database: 'sqlite' | 'postgres'): Array<[RegExp, string]> => [
   [/node_modules\/better-sqlite3\//, 'better-sqlite3 (SQLite)'],
   [/node_modules\/pg(-[a-z]+)?\//, 'pg (PostgreSQL client)'],
   [/node_modules\/kysely\//, 'Kysely (building and compiling queries)'],
@@ -27,7 +26,7 @@ const GROUPS: Array<[RegExp, string]> = [
   [/\/src\/services\/audit\//, 'convault audit'],
   // On SQLite the statement cache's wrapper makes every better-sqlite3 call: this is where SQLite's own work
   // shows. On PostgreSQL the database works in its own process; src/store only hands queries to pg.
-  [/\/src\/store\//, STORE_GROUP],
+  [/\/src\/store\//, database === 'sqlite' ? "SQLite's work (native calls made through src/store's statement cache)" : 'convault src/store (statement cache, handing queries to pg)'],
   [/\/src\/localkms\//, 'convault local KMS'],
   [/\/src\//, 'convault other (services, routes)'],
   [/^node:/, 'Node.js core (HTTP, net, streams, crypto bindings)'],
@@ -35,6 +34,7 @@ const GROUPS: Array<[RegExp, string]> = [
 
 export function summarizeProfile(file: string, database: 'sqlite' | 'postgres' = 'sqlite'): Array<{ group: string; share: number }> {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: ProfileNode[] };
+  const groups = groupsFor(database);
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -52,8 +52,7 @@ export function summarizeProfile(file: string, database: 'sqlite' | 'postgres' =
       let frame: ProfileNode | undefined = n;
       while (frame && !frame.callFrame.url) frame = byId.get(parent.get(frame.id) ?? -1);
       const url = frame?.callFrame.url ?? '';
-      group = GROUPS.find(([re]) => re.test(url))?.[1] ?? (url ? 'other libraries' : 'V8 / native, not attributed');
-      if (group === STORE_GROUP) group = database === 'sqlite' ? "SQLite's work (native calls made through src/store's statement cache)" : 'convault src/store (statement cache, handing queries to pg)';
+      group = groups.find(([re]) => re.test(url))?.[1] ?? (url ? 'other libraries' : 'V8 / native, not attributed');
     }
     totals.set(group, (totals.get(group) ?? 0) + hits);
     busy += hits;

@@ -51,6 +51,20 @@ async function finished(orgId: string, jobId: string) {
 
 const appError = (p: Promise<unknown>) => rejection(p, AppError);
 
+/** The usage rows of the organization's key configuration, through the service. */
+async function usageOf(org: { orgId: string; configId: string }) {
+  return (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
+}
+
+/** A Save made on another node, as this node's database sees it: this node's cache still has the old key. */
+async function saveOnAnotherNode(org: { orgId: string }, key: CustomerKey): Promise<void> {
+  await server.runtime.database.db
+    .updateTable('key_configurations')
+    .set((eb) => ({ url: key.aliasArn, key_arn: key.keyArn, version: eb('version', '+', 1) }))
+    .where('org_id', '=', org.orgId)
+    .execute();
+}
+
 /** A new customer key, saved as the organization's key: what a rotation does. */
 async function rotateTo(org: { orgId: string; token: string }): Promise<CustomerKey> {
   const key = await createCustomerKey(server, { orgIds: [org.orgId] });
@@ -73,8 +87,7 @@ describe('key usage', () => {
     const b = await rotateTo(org);
     await write(org.token, 'b', 1);
 
-    const usage = async () => (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
-    const rows = await usage();
+    const rows = await usageOf(org);
     expect(rows.map((r) => [r.keyArn, r.status, r.current, r.safeToRetire, r.dataKeys])).toEqual([
       [b.keyArn, 'Current', true, false, 1],
       [a.keyArn, 'InUse', false, false, 2],
@@ -85,13 +98,13 @@ describe('key usage', () => {
     expect(Date.parse(rows[1]!.oldest!)).toBeLessThan(Date.parse(rows[1]!.newest!));
 
     await a.disable();
-    expect((await usage())[1]).toMatchObject({
+    expect((await usageOf(org))[1]).toMatchObject({
       status: 'Unusable',
       problem: 'It still wraps 2 data keys that cannot be read now: the key is Disabled. Enable it again where it is kept. The KMS key is disabled: enable it in AWS KMS (kms:EnableKey), then rewrap again.',
     });
     await a.enable();
     await a.client.send(new ScheduleKeyDeletionCommand({ KeyId: a.keyId, PendingWindowInDays: 7 }));
-    expect((await usage())[1]!.problem).toBe(
+    expect((await usageOf(org))[1]!.problem).toBe(
       'It still wraps 2 data keys that cannot be read now: the key is pending deletion. Cancel the deletion (kms:CancelKeyDeletion) and enable it, then rewrap again; once it is deleted that data is lost.',
     );
     await a.client.send(new CancelKeyDeletionCommand({ KeyId: a.keyId }));
@@ -100,7 +113,7 @@ describe('key usage', () => {
     // The platform may no longer use or describe the key: without a refusal from the last rewrap nothing
     // says it is unusable. The rewrap's ReEncrypt is refused, so is the Decrypt it falls back to.
     await a.grantPlatform([]);
-    expect((await usage())[1]).toMatchObject({ status: 'InUse' });
+    expect((await usageOf(org))[1]).toMatchObject({ status: 'InUse' });
     const job = await services().rewrap.start(caller(org.orgId));
     const failedJob = await finished(org.orgId, job.id);
     expect(failedJob).toMatchObject({ state: 'failed', failed: 2, done: 0, total: 2 });
@@ -108,14 +121,14 @@ describe('key usage', () => {
     expect(reason).toBe(
       `Data keys under ${a.keyArn} could not be moved (AccessDeniedException on Decrypt). Access denied: the key policy must allow account 444455556666 to call kms:GenerateDataKey* and kms:Decrypt with kms:EncryptionContext:convault-organization-id = ${org.orgId}. Copy the statement from GET /api/v2/conversations/keyconfigurations/keypolicy into the key policy. Then rewrap again: those data keys stay under their old key until a rewrap moves them.`,
     );
-    expect((await usage())[1]).toMatchObject({ status: 'Unusable', problem: `It still wraps 2 data keys that cannot be read now: the last rewrap was refused. ${reason}` });
+    expect((await usageOf(org))[1]).toMatchObject({ status: 'Unusable', problem: `It still wraps 2 data keys that cannot be read now: the last rewrap was refused. ${reason}` });
 
     // A KMS that does not answer says nothing either way: the key is in use, the current key the saved one.
     const faults = server.runtime.kms.localKms!.faults;
     faults.set({ outage: 'unavailable' });
     await faults.settled();
     try {
-      const during = await usage();
+      const during = await usageOf(org);
       expect(during.map((r) => [r.keyArn, r.status])).toEqual([
         [b.keyArn, 'Current'],
         [a.keyArn, 'InUse'],
@@ -129,7 +142,7 @@ describe('key usage', () => {
     await a.grantPlatform([org.orgId]);
     const again = await finished(org.orgId, (await services().rewrap.start(caller(org.orgId))).id);
     expect(again).toMatchObject({ state: 'succeeded', total: 2, done: 2, failed: 0, errorGroups: [], targetKeyArn: b.keyArn });
-    expect((await usage()).map((r) => [r.keyArn, r.status, r.safeToRetire, r.dataKeys])).toEqual([
+    expect((await usageOf(org)).map((r) => [r.keyArn, r.status, r.safeToRetire, r.dataKeys])).toEqual([
       [b.keyArn, 'Current', false, 3],
       [a.keyArn, 'SafeToRetire', true, 0],
     ]);
@@ -138,16 +151,11 @@ describe('key usage', () => {
   it('shows a Save made a moment ago on another node as the current key', async () => {
     const org = await newOrg();
     await write(org.token, 'k', 1);
-    const usage = async () => (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
-    expect((await usage()).find((r) => r.current)?.keyArn).toBe(org.key.keyArn);
+    expect((await usageOf(org)).find((r) => r.current)?.keyArn).toBe(org.key.keyArn);
     // Another node's Save, as this node's database sees it; this node still has the old key cached.
     const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await server.runtime.database.db
-      .updateTable('key_configurations')
-      .set((eb) => ({ url: b.aliasArn, key_arn: b.keyArn, version: eb('version', '+', 1) }))
-      .where('org_id', '=', org.orgId)
-      .execute();
-    expect((await usage()).map((r) => [r.keyArn, r.status])).toEqual([
+    await saveOnAnotherNode(org, b);
+    expect((await usageOf(org)).map((r) => [r.keyArn, r.status])).toEqual([
       [b.keyArn, 'Current'],
       [org.key.keyArn, 'InUse'],
     ]);
@@ -160,8 +168,7 @@ describe('key usage', () => {
     const b = await rotateTo(org);
     await write(org.token, 'b', 1);
     const c = await rotateTo(org);
-    const usage = async () => (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
-    expect((await usage()).map((r) => [r.keyArn, r.status])).toEqual([
+    expect((await usageOf(org)).map((r) => [r.keyArn, r.status])).toEqual([
       [c.keyArn, 'Current'],
       [b.keyArn, 'InUse'],
       [a.keyArn, 'InUse'],
@@ -175,7 +182,7 @@ describe('key usage', () => {
     await write(org.token, 'b2', 1);
     await configureOrgKey(server, org.token, c.aliasArn);
     await b.grantPlatform([]);
-    const rows = await usage();
+    const rows = await usageOf(org);
     expect(rows.map((r) => [r.keyArn, r.status])).toEqual([
       [c.keyArn, 'Current'],
       [b.keyArn, 'InUse'],
@@ -193,7 +200,7 @@ describe('key usage', () => {
     // The data key's old key is gone from KMS (deleted after its waiting period).
     const gone = org.key.keyArn.replace(/key\/.*$/, 'key/00000000-0000-0000-0000-000000000000');
     await server.runtime.database.db.updateTable('org_data_keys').set({ key_arn: gone }).where('org_id', '=', org.orgId).where('key_arn', '=', org.key.keyArn).execute();
-    const rows = (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
+    const rows = await usageOf(org);
     expect(rows.find((r) => r.keyArn === gone)).toMatchObject({ status: 'Unusable', dataKeys: 1, problem: 'It still wraps 1 data key that cannot be read now: the key no longer exists at its provider.' });
     // The key configured before stays listed, with nothing under it: after every key that still wraps data.
     expect(rows.find((r) => r.keyArn === org.key.keyArn)).toMatchObject({ status: 'SafeToRetire', dataKeys: 0, oldest: null, newest: null });
@@ -207,7 +214,7 @@ describe('key usage', () => {
     // An XKS key reference whose configuration is in neither the current row nor the history.
     const unknown = 'https://xks.example.com/kms/xks/v1/keys/never-saved';
     await server.runtime.database.db.updateTable('org_data_keys').set({ key_arn: unknown }).where('org_id', '=', org.orgId).where('key_arn', '=', org.key.keyArn).execute();
-    const rows = (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
+    const rows = await usageOf(org);
     expect(rows.find((r) => r.keyArn === unknown)).toMatchObject({
       status: 'Unusable',
       dataKeys: 2,
@@ -223,13 +230,12 @@ describe('key usage', () => {
 
   it('shows the current key before any data, and follows an alias retargeted in KMS before any save', async () => {
     const org = await newOrg();
-    const usage = async () => (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
-    expect(await usage()).toEqual([
+    expect(await usageOf(org)).toEqual([
       { keyArn: org.key.keyArn, current: true, dataKeys: 0, conversations: 0, values: 0, oldest: null, newest: null, safeToRetire: false, status: 'Current' },
     ]);
     const next = await createCustomerKey(server, { orgIds: [org.orgId] });
     await retargetAlias(org.key, next.keyId);
-    expect((await usage()).map((r) => [r.keyArn, r.status])).toEqual([
+    expect((await usageOf(org)).map((r) => [r.keyArn, r.status])).toEqual([
       [next.keyArn, 'Current'],
       [org.key.keyArn, 'SafeToRetire'],
     ]);
@@ -557,11 +563,7 @@ describe('rewrap jobs across nodes', () => {
     await write(org.token, 'r', 1);
     // This node has the configuration cached (the write above read it).
     const b = await createCustomerKey(server, { orgIds: [org.orgId] });
-    await server.runtime.database.db
-      .updateTable('key_configurations')
-      .set((eb) => ({ url: b.aliasArn, key_arn: b.keyArn, version: eb('version', '+', 1) }))
-      .where('org_id', '=', org.orgId)
-      .execute();
+    await saveOnAnotherNode(org, b);
     const worker = node('node-fresh');
     try {
       const job = await worker.start(caller(org.orgId));
@@ -823,7 +825,7 @@ describe('rewrap jobs across nodes', () => {
     }
     // The platform may no longer describe the old key; the last rewrap's only failure was a throttle.
     await org.key.grantPlatform([]);
-    const rows = (await services().lifecycle.usage(caller(org.orgId), org.configId)).entities;
+    const rows = await usageOf(org);
     expect(rows.find((r) => r.keyArn === org.key.keyArn)).toMatchObject({ status: 'InUse' });
   });
 });
